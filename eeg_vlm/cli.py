@@ -1,0 +1,50 @@
+"""The ``eeg-vlm`` command: one table of subcommand -> module with ``main(argv)``.
+
+Each subcommand lives in the module that does the work and parses its own arguments, so
+``eeg-vlm convert ...`` and ``python -m eeg_vlm.convert ...`` are the same thing. Modules
+are imported only when their subcommand runs, keeping start-up fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+__all__ = ["COMMANDS", "main"]
+
+#: name -> (module with ``main(argv: list[str]) -> int``, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("eeg_vlm.demo", "run the whole pipeline on synthetic PSG with a tiny model (CPU, minutes)"),
+    "synth": ("eeg_vlm.synthetic", "write synthetic PSG nights as Sleep-EDF-style EDF+ files"),
+    "convert": ("eeg_vlm.convert", "turn a folder of recordings into epoch images + manifest.csv"),
+    "split": ("eeg_vlm.splits", "assign subject-wise train/val/test splits or folds in a manifest"),
+    "train-features": ("feature_extractor.train", "train the specialized vision model on epoch images"),
+    "extract": ("feature_extractor.extract", "write [N,1,1024] high-level features for a sample list"),
+    "build-data": ("eeg_vlm.llava_data", "write eeg_ft.json / eeg_eval.jsonl with chain-of-thought answers"),
+    "report": ("eeg_vlm.report", "metrics, paper tables and plots from answers or predictions"),
+}
+
+
+def _usage() -> str:
+    width = max(len(n) for n in COMMANDS)
+    rows = "\n".join(f"  {n.ljust(width)}  {h}" for n, (_, h) in COMMANDS.items())
+    return f"usage: eeg-vlm <command> [options]\n\ncommands:\n{rows}\n\n'eeg-vlm <command> -h' for a command's options."
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        from eeg_vlm.checks import suggest
+
+        print(f"eeg-vlm: unknown command {name!r}{suggest(name, COMMANDS)}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

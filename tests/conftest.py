@@ -1,0 +1,24 @@
+"""Shared fixtures: the real-data folder (skipped cleanly when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shared_data() -> Path:
+    env = os.environ.get("EEG_VLM_SHARED_DATA")
+    return Path(env) if env else ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (or ``$EEG_VLM_SHARED_DATA``); the test is skipped when absent."""
+    path = _shared_data()
+    if not path.is_dir():
+        pytest.skip(f"real-data folder {path} is absent")
+    return path
