@@ -1,0 +1,190 @@
+"""Conversation templates with the same names and prompt text as upstream LLaVA v1.5.
+
+A :class:`Conversation` turns a list of ``[role, message]`` turns into one prompt string.
+Besides the prompt it can report, for every assistant reply, the character span that a
+model should learn (the reply and the separator that ends it, ``"</s>"`` for ``v1``), so
+training labels come from the template itself instead of re-tokenising rounds by hand.
+
+Templates (``conv_templates``):
+
+``v1`` / ``vicuna_v1`` / ``default``
+    Vicuna v1 system sentence (curious *user*), roles ``USER`` / ``ASSISTANT``, separators
+    ``" "`` after a user turn and ``"</s>"`` after an assistant turn. A prompt that ends
+    with an empty assistant turn ends with ``"ASSISTANT:"`` (the generation prompt).
+    ``default`` is upstream's ``default_conversation`` (the training default).
+``llava_v1``
+    Same layout with the *human* wording of the system sentence (upstream's eval default).
+``plain``
+    Pretraining format: no system text, no roles; every message followed by ``"\\n"``.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import difflib
+import logging
+from dataclasses import dataclass, field
+from enum import Enum, auto
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "SeparatorStyle",
+    "Conversation",
+    "conv_vicuna_v1",
+    "conv_llava_v1",
+    "conv_llava_plain",
+    "conv_templates",
+    "default_conversation",
+    "get_conv_template",
+]
+
+
+class SeparatorStyle(Enum):
+    """How turns are joined (upstream names)."""
+
+    TWO = auto()  # "<system><sep>ROLE: msg<sep>ROLE: msg<sep2>..."
+    PLAIN = auto()  # "msg<sep>msg<sep>..."
+
+
+def _text(message: Any) -> str | None:
+    """A message is ``None`` (to be generated), a string, or upstream's ``(text, image, mode)``."""
+    if message is None:
+        return None
+    if isinstance(message, tuple):
+        return str(message[0])
+    return str(message)
+
+
+@dataclass
+class Conversation:
+    """A chat template plus the turns added so far.
+
+    Turn ``i`` is a user turn when ``i`` is even and an assistant turn when ``i`` is odd
+    (as in upstream, which picks the separator by ``i % 2``).
+    """
+
+    system: str
+    roles: tuple[str, str]
+    messages: list[list[Any]] = field(default_factory=list)
+    offset: int = 0
+    sep_style: SeparatorStyle = SeparatorStyle.TWO
+    sep: str = " "
+    sep2: str | None = None
+    version: str = "Unknown"
+    skip_next: bool = False
+
+    def append_message(self, role: str, message: Any) -> None:
+        """Add one turn; ``message=None`` leaves a slot for the model to fill."""
+        self.messages.append([role, message])
+
+    def copy(self) -> "Conversation":
+        """An independent copy (messages are copied, templates are never mutated)."""
+        return _copy.deepcopy(self)
+
+    def get_prompt(self) -> str:
+        """The full prompt text."""
+        return self.get_prompt_and_targets()[0]
+
+    def get_prompt_and_targets(self) -> tuple[str, list[tuple[int, int]]]:
+        """The prompt and the ``[start, end)`` character spans of the assistant replies.
+
+        Each span covers one non-empty assistant reply and the separator that closes it
+        (``sep2`` for :attr:`SeparatorStyle.TWO`, ``sep`` for :attr:`SeparatorStyle.PLAIN`):
+        exactly the text a model is trained to produce. ``prompt[s:e]`` for a span is
+        therefore ``reply + "</s>"`` with the ``v1`` templates.
+        """
+        parts: list[str] = []
+        spans: list[tuple[int, int]] = []
+        pos = 0
+
+        def put(text: str, learn: bool = False) -> None:
+            nonlocal pos
+            if learn and text:
+                spans.append((pos, pos + len(text)))
+            parts.append(text)
+            pos += len(text)
+
+        if self.sep_style is SeparatorStyle.TWO:
+            seps = (self.sep, self.sep2 if self.sep2 is not None else self.sep)
+            put(self.system + seps[0])
+            for i, (role, message) in enumerate(self.messages):
+                text = _text(message)
+                if text is None or text == "":
+                    put(f"{role}:")
+                    continue
+                put(f"{role}: ")
+                put(text + seps[i % 2], learn=(i % 2 == 1))
+        elif self.sep_style is SeparatorStyle.PLAIN:
+            put(self.system)
+            for i, (_role, message) in enumerate(self.messages):
+                text = _text(message)
+                if text:
+                    put(text + self.sep, learn=(i % 2 == 1))
+        else:  # pragma: no cover - the enum has only the two members above
+            raise ValueError(f"conversation {self.version!r}: unsupported separator style {self.sep_style}")
+        return "".join(parts), spans
+
+    def dict(self) -> dict[str, Any]:
+        """A JSON-friendly view (upstream's ``Conversation.dict``)."""
+        return {
+            "system": self.system,
+            "roles": list(self.roles),
+            "messages": [[r, _text(m)] for r, m in self.messages],
+            "offset": self.offset,
+            "sep": self.sep,
+            "sep2": self.sep2,
+        }
+
+
+conv_vicuna_v1 = Conversation(
+    system="A chat between a curious user and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions.",
+    roles=("USER", "ASSISTANT"),
+    version="v1",
+    sep_style=SeparatorStyle.TWO,
+    sep=" ",
+    sep2="</s>",
+)
+
+conv_llava_v1 = Conversation(
+    system="A chat between a curious human and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the human's questions.",
+    roles=("USER", "ASSISTANT"),
+    version="v1",
+    sep_style=SeparatorStyle.TWO,
+    sep=" ",
+    sep2="</s>",
+)
+
+conv_llava_plain = Conversation(
+    system="",
+    roles=("", ""),
+    version="plain",
+    sep_style=SeparatorStyle.PLAIN,
+    sep="\n",
+)
+
+default_conversation = conv_vicuna_v1
+
+conv_templates: dict[str, Conversation] = {
+    "default": conv_vicuna_v1,
+    "v1": conv_vicuna_v1,
+    "vicuna_v1": conv_vicuna_v1,
+    "llava_v1": conv_llava_v1,
+    "plain": conv_llava_plain,
+}
+
+
+def get_conv_template(name: str) -> Conversation:
+    """A fresh copy of template ``name``; unknown names raise ``ValueError`` listing them."""
+    if name not in conv_templates:
+        close = difflib.get_close_matches(str(name), list(conv_templates), n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        allowed = ", ".join(repr(k) for k in conv_templates)
+        raise ValueError(
+            f"conversation template: invalid value for the 'version' parameter. Allowed values are "
+            f"{allowed}, but got {name!r} instead{hint}"
+        )
+    return conv_templates[name].copy()
