@@ -1,0 +1,521 @@
+"""Synthetic polysomnography: plausible nights, written as Sleep-EDF-style EDF+ files.
+
+The project's demo and tests run on these nights, so they are built to be *learnable but not
+trivial*: each stage has its textbook signature (alpha and blinks in W, theta, vertex waves
+and slow eye movements in N1, spindles and K-complexes in N2, high-amplitude delta in N3,
+sawtooth waves, rapid eye movements and atonia in REM) on top of 1/f background noise, with
+per-subject differences in amplitude and alpha frequency and per-epoch jitter, and N1 is
+built to overlap with W (residual alpha) and with tonic REM (theta, low tone).
+
+Files follow the Sleep-EDF Expanded cassette layout: ``SC4{ss}{n}E0-PSG.edf`` holding
+``'EEG Fpz-Cz'``, ``'EEG Pz-Oz'``, ``'EOG horizontal'`` and ``'EMG submental'`` and
+``SC4{ss}{n}EC-Hypnogram.edf``, an EDF+ file of annotations ``'Sleep stage W/1/2/3/4/R/?'``,
+one per run of equal stages. Unlike the real files, the EMG channel is the raw 100-Hz
+signal rather than Sleep-EDF's 1-Hz envelope: images and signal descriptors need the tone
+itself, and a reader resampling a 1-Hz envelope would only smear it.
+
+Everything is deterministic given the seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import signal as _sig
+from scipy.special import expit
+
+from eeg_vlm.stages import to_aasm
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CHANNELS",
+    "SubjectParams",
+    "draw_subject",
+    "synth_hypnogram",
+    "synth_night",
+    "dataset_night",
+    "write_night_edf",
+    "write_synthetic_dataset",
+    "main",
+]
+
+#: Channel labels written to the PSG files, in file order (Sleep-EDF spellings).
+CHANNELS: tuple[str, ...] = ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EMG submental")
+
+EPOCH_S = 30.0
+#: Physical range written to the EDF header per channel (µV); samples are clipped to it.
+_PHYS_RANGE = {"EEG Fpz-Cz": 500.0, "EEG Pz-Oz": 500.0, "EOG horizontal": 1000.0, "EMG submental": 250.0}
+_START = _dt.datetime(1989, 4, 24, 22, 0, 0)
+
+# Per-stage standard deviations (µV) of the continuous components on Fpz-Cz before
+# subject scaling. Raw R&K labels: '3' and '4' are both N3, '4' has more delta.
+_STAGE_AMPS: dict[str, dict[str, float]] = {
+    #        alpha  theta  delta  beta  emg
+    "W": dict(alpha=11.0, theta=3.0, delta=4.0, beta=4.0, emg=18.0),
+    "1": dict(alpha=3.0, theta=9.0, delta=7.0, beta=2.5, emg=10.0),
+    "2": dict(alpha=1.5, theta=6.0, delta=12.0, beta=2.0, emg=7.0),
+    "3": dict(alpha=1.0, theta=5.0, delta=40.0, beta=1.5, emg=5.5),
+    "4": dict(alpha=1.0, theta=5.0, delta=55.0, beta=1.5, emg=5.0),
+    "R": dict(alpha=2.0, theta=8.5, delta=5.0, beta=3.0, emg=2.2),
+    "?": dict(alpha=6.0, theta=4.0, delta=5.0, beta=4.0, emg=15.0),
+}
+#: How strongly each component shows on Pz-Oz relative to Fpz-Cz (alpha is posterior).
+_PZ_GAIN = dict(alpha=1.8, theta=0.9, delta=0.65, beta=0.8)
+
+
+@dataclass(frozen=True)
+class SubjectParams:
+    """Per-subject traits that make nights of different people look different.
+
+    Attributes
+    ----------
+    eeg_gain : float
+        Multiplies every EEG component (skull thickness, age), 0.75-1.3.
+    alpha_hz : float
+        Posterior dominant rhythm in Hz, 8.5-11.5.
+    spindle_hz : float
+        Mean sleep-spindle frequency in Hz, 12-14.5.
+    emg_gain, eog_gain : float
+        Multiply chin EMG tone and eye-movement amplitudes.
+    noise_uv : float
+        Standard deviation of the 1/f background in µV.
+    """
+
+    eeg_gain: float
+    alpha_hz: float
+    spindle_hz: float
+    emg_gain: float
+    eog_gain: float
+    noise_uv: float
+
+
+def draw_subject(rng: np.random.Generator) -> SubjectParams:
+    """Draw :class:`SubjectParams` from ``rng``."""
+    return SubjectParams(
+        eeg_gain=float(rng.uniform(0.75, 1.3)),
+        alpha_hz=float(rng.uniform(8.5, 11.5)),
+        spindle_hz=float(rng.uniform(12.0, 14.5)),
+        emg_gain=float(rng.uniform(0.6, 1.5)),
+        eog_gain=float(rng.uniform(0.7, 1.3)),
+        noise_uv=float(rng.uniform(7.0, 12.0)),
+    )
+
+
+# ----------------------------------------------------------------------------- hypnogram
+def synth_hypnogram(n_epochs: int, rng: np.random.Generator) -> list[str]:
+    """Draw a night's hypnogram as Sleep-EDF R&K labels, one per 30-s epoch.
+
+    Wake at the start and the end, ~90-min cycles (shorter nights get one shorter cycle) of
+    N1 -> N2 -> N3 -> N2 -> REM with N3 (partly stage 4) early and REM growing later, brief
+    awakenings, and a few unscored ``'?'`` epochs at the very end.
+
+    Parameters
+    ----------
+    n_epochs : int
+        Number of 30-s epochs (>= 30, i.e. 15 minutes).
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    list of str
+        Labels among ``'W', '1', '2', '3', '4', 'R', '?'``.
+    """
+    if n_epochs < 30:
+        raise ValueError(f"synthetic night: n_epochs must be >= 30 (15 min) for a sleep cycle, got {n_epochs}")
+    n_unscored = int(rng.integers(1, 4))
+    wake_start = max(3, round(n_epochs * rng.uniform(0.06, 0.12)))
+    wake_end = max(2, round(n_epochs * rng.uniform(0.03, 0.07)))
+    n_sleep = n_epochs - n_unscored - wake_start - wake_end
+    n_cycles = max(1, round(n_sleep / 180))
+    bounds = np.linspace(0, n_sleep, n_cycles + 1)
+    jitter = rng.uniform(-0.08, 0.08, n_cycles + 1) * (n_sleep / n_cycles)
+    jitter[0] = jitter[-1] = 0
+    edges = np.round(bounds + jitter).astype(int)
+
+    n3_frac = (0.33, 0.24, 0.12, 0.04)
+    rem_frac = (0.13, 0.2, 0.27, 0.32)
+    sleep: list[str] = []
+    for k in range(n_cycles):
+        length = int(edges[k + 1] - edges[k])
+        f3 = (n3_frac[k] if k < len(n3_frac) else 0.0) * rng.uniform(0.8, 1.2)
+        fr = (rem_frac[k] if k < len(rem_frac) else 0.34) * rng.uniform(0.85, 1.15)
+        n1 = max(1, round(length * rng.uniform(0.03, 0.08)))
+        n3 = round(length * f3)
+        rem = max(1, round(length * fr))
+        n2 = max(2, length - n1 - n3 - rem)
+        n2a = max(1, round(n2 * rng.uniform(0.45, 0.65)))
+        n2b = n2 - n2a
+        deep = round(n3 * (0.5 if k == 0 else 0.25 if k == 1 else 0.0))
+        n3_lab = ["3"] * ((n3 - deep) // 2) + ["4"] * deep + ["3"] * (n3 - deep - (n3 - deep) // 2)
+        cycle = ["1"] * n1 + ["2"] * n2a + n3_lab + ["2"] * n2b + ["R"] * rem
+        sleep += cycle[:length] if len(cycle) >= length else cycle + ["2"] * (length - len(cycle))
+    sleep = sleep[:n_sleep]
+    # brief awakenings (1-2 epochs of W, then N1), about one per 45 minutes of sleep
+    for _ in range(int(rng.poisson(max(0.5, n_sleep / 90)))):
+        pos = int(rng.integers(n_sleep // 6, max(n_sleep // 6 + 1, n_sleep - 3)))
+        w = int(rng.integers(1, 3))
+        for j in range(pos, min(n_sleep, pos + w)):
+            sleep[j] = "W"
+        if pos + w < n_sleep and sleep[pos + w] in ("2", "R"):
+            sleep[pos + w] = "1"
+    # short N1 intrusions in N2 and REM
+    for _ in range(int(rng.poisson(n_sleep / 120))):
+        pos = int(rng.integers(0, n_sleep))
+        if sleep[pos] in ("2", "R"):
+            sleep[pos] = "1"
+    return ["W"] * wake_start + sleep + ["W"] * wake_end + ["?"] * n_unscored
+
+
+# ----------------------------------------------------------------------------- signals
+def _band_noise(n: int, sfreq: float, lo: float, hi: float, rng: np.random.Generator) -> np.ndarray:
+    """Unit-variance Gaussian noise band-limited to ``[lo, hi]`` Hz (smooth edges)."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / sfreq)
+    width = max(0.15, 0.1 * (hi - lo))
+    gain = expit((f - lo) / (0.25 * width)) * expit((hi - f) / (0.25 * width))
+    x = np.fft.irfft(spec * gain, n)
+    return x / (x.std() + 1e-12)
+
+
+def _pink_noise(n: int, sfreq: float, rng: np.random.Generator) -> np.ndarray:
+    """Unit-variance 1/f noise between 0.3 Hz and 40 Hz."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / sfreq)
+    gain = np.where((f > 0.3) & (f < 40.0), 1.0 / np.sqrt(np.maximum(f, 0.3)), 0.0)
+    x = np.fft.irfft(spec * gain, n)
+    return x / (x.std() + 1e-12)
+
+
+def _envelope(per_epoch: np.ndarray, n_per_epoch: int, smooth: int) -> np.ndarray:
+    """Repeat per-epoch amplitudes to samples and smooth transitions (moving average)."""
+    x = np.repeat(per_epoch.astype(float), n_per_epoch)
+    if smooth <= 1:
+        return x
+    c = np.cumsum(np.concatenate([np.full(smooth // 2, x[0]), x, np.full(smooth - smooth // 2, x[-1])]))
+    return (c[smooth:] - c[:-smooth])[: len(x)] / smooth
+
+
+def _add(x: np.ndarray, start: int, wave: np.ndarray) -> None:
+    """Add ``wave`` into ``x`` at ``start`` (clipped to the array)."""
+    end = min(len(x), start + len(wave))
+    if start < end:
+        x[start:end] += wave[: end - start]
+
+
+def _events(labels: list[str], sfreq: float, p: SubjectParams, rng: np.random.Generator,
+            fpz: np.ndarray, pz: np.ndarray, eog: np.ndarray, emg: np.ndarray, tone: np.ndarray,
+            open_eyes: np.ndarray) -> None:
+    """Place transient events (spindles, K-complexes, vertex waves, sawtooth waves, eye
+    movements, blinks, twitches) epoch by epoch, in place."""
+    n_ep = int(round(EPOCH_S * sfreq))
+    g = p.eeg_gain
+    for i, lab in enumerate(labels):
+        base = i * n_ep
+
+        def at() -> int:
+            return base + int(rng.integers(0, n_ep))
+
+        if lab in ("2", "3", "4"):
+            for _ in range(int(rng.poisson(2.6 if lab == "2" else 0.7))):  # spindles
+                dur = rng.uniform(0.5, 2.0)
+                t = np.arange(int(dur * sfreq)) / sfreq
+                f = float(np.clip(p.spindle_hz + rng.normal(0, 0.6), 11.0, 16.0))
+                w = g * rng.uniform(12, 30) * np.hanning(len(t)) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3))
+                s = at()
+                _add(fpz, s, 0.8 * w)
+                _add(pz, s, w)
+        if lab == "2":
+            for _ in range(int(rng.poisson(0.9))):  # K-complexes
+                t = np.arange(int(1.5 * sfreq)) / sfreq
+                a = g * rng.uniform(70, 150)
+                w = -a * np.exp(-((t - 0.3) / 0.09) ** 2) + 0.6 * a * np.exp(-((t - 0.75) / 0.2) ** 2)
+                s = at()
+                _add(fpz, s, w)
+                _add(pz, s, 0.55 * w)
+        if lab == "1":
+            for _ in range(int(rng.poisson(0.9))):  # vertex sharp waves
+                t = np.arange(int(0.6 * sfreq)) / sfreq
+                w = -g * rng.uniform(35, 75) * np.exp(-((t - 0.2) / 0.07) ** 2)
+                s = at()
+                _add(fpz, s, 0.7 * w)
+                _add(pz, s, 0.45 * w)
+            if rng.random() < 0.7:  # slow rolling eye movements
+                t = np.arange(n_ep) / sfreq
+                w = p.eog_gain * rng.uniform(40, 100) * np.sin(2 * np.pi * rng.uniform(0.15, 0.4) * t + rng.uniform(0, 6.3))
+                _add(eog, base, w)
+                _add(fpz, base, 0.15 * w)
+        if lab == "R":
+            for _ in range(int(rng.poisson(1.0))):  # sawtooth wave trains
+                dur = rng.uniform(1.0, 3.0)
+                t = np.arange(int(dur * sfreq)) / sfreq
+                w = g * rng.uniform(20, 40) * _sig.sawtooth(2 * np.pi * rng.uniform(2.0, 5.0) * t, width=0.85)
+                w *= np.hanning(len(t)) ** 0.3
+                s = at()
+                _add(fpz, s, w)
+                _add(pz, s, 0.6 * w)
+            if rng.random() < 0.65:  # phasic REM: a burst of rapid eye movements
+                start = at()
+                for _ in range(int(rng.integers(2, 8))):
+                    _add_saccade(eog, fpz, start + int(rng.integers(0, int(4 * sfreq))), sfreq, p, rng)
+            for _ in range(int(rng.poisson(0.8))):  # muscle twitches on an atonic chin
+                m = int(rng.uniform(0.1, 0.3) * sfreq)
+                s = at()
+                _add(emg, s, rng.standard_normal(m) * 6.0 * tone[min(s, len(tone) - 1)])
+        if lab == "W":
+            eyes_open = bool(open_eyes[i])
+            for _ in range(int(rng.poisson(4.0 if eyes_open else 1.2))):  # blinks
+                t = np.arange(int(0.6 * sfreq)) / sfreq
+                w = p.eog_gain * rng.uniform(120, 280) * np.exp(-((t - 0.25) / 0.08) ** 2)
+                s = at()
+                _add(eog, s, w)
+                _add(fpz, s, 0.45 * w)
+            for _ in range(int(rng.poisson(5.0 if eyes_open else 1.0))):  # saccades
+                _add_saccade(eog, fpz, at(), sfreq, p, rng)
+
+
+def _add_saccade(eog: np.ndarray, fpz: np.ndarray, start: int, sfreq: float, p: SubjectParams,
+                 rng: np.random.Generator) -> None:
+    """A fast eye movement: a steep step decaying with the 0.5-Hz high-pass of PSG amplifiers."""
+    t = np.arange(int(1.5 * sfreq)) / sfreq
+    a = p.eog_gain * rng.uniform(60, 160) * rng.choice((-1.0, 1.0))
+    w = a / (1.0 + np.exp(-(t - 0.05) / 0.012)) * np.exp(-t / 0.45)
+    _add(eog, start, w)
+    _add(fpz, start, 0.25 * w)
+
+
+def _render_night(labels: list[str], sfreq: float, p: SubjectParams, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Build the four channels (µV, float32) for a hypnogram of R&K labels."""
+    n_ep = int(round(EPOCH_S * sfreq))
+    n = len(labels) * n_ep
+    jit = {k: np.exp(rng.normal(0, 0.25, len(labels))) for k in ("alpha", "theta", "delta", "beta", "emg")}
+    amps = {k: np.array([_STAGE_AMPS[lab][k] for lab in labels]) * jit[k] for k in jit}
+    # residual alpha in N1 (drowsy, eyes closed): confusable with W
+    amps["alpha"] *= np.array([rng.uniform(1.0, 3.0) if lab == "1" and rng.random() < 0.4 else 1.0 for lab in labels])
+    # eyes-open wake has little alpha (and more blinks and saccades, see _events)
+    open_eyes = np.array([lab == "W" and rng.random() < 0.35 for lab in labels])
+    amps["alpha"] *= np.where(open_eyes, 0.25, 1.0)
+    smooth = int(2 * sfreq)
+    env = {k: _envelope(v, n_ep, smooth) for k, v in amps.items()}
+    nyq = sfreq / 2.0
+
+    def eeg(gain: dict[str, float] | None) -> np.ndarray:
+        gain = gain or {}
+        x = p.noise_uv * _pink_noise(n, sfreq, rng)
+        bands = dict(alpha=(p.alpha_hz - 1.0, p.alpha_hz + 1.0), theta=(4.0, 7.0), delta=(0.5, 2.0),
+                     beta=(15.0, min(25.0, 0.9 * nyq)))
+        for k, (lo, hi) in bands.items():
+            x += p.eeg_gain * gain.get(k, 1.0) * env[k] * _band_noise(n, sfreq, lo, hi, rng)
+        return x
+
+    fpz = eeg(None)
+    pz = eeg(_PZ_GAIN)
+    eog = 8.0 * _pink_noise(n, sfreq, rng) + 0.35 * env["delta"] * _band_noise(n, sfreq, 0.5, 2.0, rng)
+    tone = p.emg_gain * env["emg"]
+    emg = tone * _band_noise(n, sfreq, 10.0, min(45.0, 0.95 * nyq), rng)
+    _events(labels, sfreq, p, rng, fpz, pz, eog, emg, tone, open_eyes)
+    out = {}
+    for name, x in zip(CHANNELS, (fpz, pz, eog, emg)):
+        r = _PHYS_RANGE[name]
+        out[name] = np.clip(x, -r, r).astype(np.float32)
+    return out
+
+
+def _night(n_epochs: int, seed: int | np.random.Generator | list, sfreq: float, params: SubjectParams | None):
+    rng = np.random.default_rng(seed)
+    p = params if params is not None else draw_subject(rng)
+    labels = synth_hypnogram(n_epochs, rng)
+    return _render_night(labels, sfreq, p, rng), labels
+
+
+def _n_epochs(n_epochs: int | None, hours: float | None) -> int:
+    if n_epochs is not None and hours is not None:
+        raise ValueError("synthetic night: give n_epochs or hours, not both")
+    if n_epochs is None:
+        hours = 8.0 if hours is None else float(hours)
+        if not hours > 0:
+            raise ValueError(f"synthetic night: hours must be > 0, got {hours!r}")
+        n_epochs = int(round(hours * 3600 / EPOCH_S))
+    return int(n_epochs)
+
+
+def synth_night(n_epochs: int | None = None, hours: float | None = None, seed: int = 0,
+                sfreq: float = 100.0, params: SubjectParams | None = None) -> tuple[dict[str, np.ndarray], list[str | None]]:
+    """Generate one synthetic night.
+
+    Parameters
+    ----------
+    n_epochs : int, optional
+        Length in 30-s epochs (>= 30). Give this or ``hours``.
+    hours : float, optional
+        Length in hours (default 8 when neither is given).
+    seed : int
+        Seed; the same seed gives the same night, sample for sample.
+    sfreq : float
+        Sampling rate of every channel in Hz (default 100).
+    params : SubjectParams, optional
+        The subject's traits; drawn from the seed when omitted.
+
+    Returns
+    -------
+    signals : dict of str to numpy.ndarray
+        :data:`CHANNELS` -> float32 samples in µV, shape ``(n_epochs * 30 * sfreq,)``.
+    stages : list of (str or None)
+        AASM stage per 30-s epoch (:data:`eeg_vlm.stages.STAGES`); ``None`` for the unscored
+        epochs at the end of the night.
+    """
+    n = _n_epochs(n_epochs, hours)
+    signals, labels = _night(n, seed, float(sfreq), params)
+    return signals, [to_aasm(f"Sleep stage {lab}") for lab in labels]
+
+
+# ----------------------------------------------------------------------------- EDF output
+def _runs(labels: list[str]) -> list[tuple[int, int, str]]:
+    """(first epoch, n epochs, label) for each run of equal labels."""
+    runs: list[tuple[int, int, str]] = []
+    for i, lab in enumerate(labels):
+        if runs and runs[-1][2] == lab:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1, lab)
+        else:
+            runs.append((i, 1, lab))
+    return runs
+
+
+def write_night_edf(psg_path: str | Path, hypnogram_path: str | Path, signals: dict[str, np.ndarray],
+                    labels: list[str], sfreq: float = 100.0, patient: str = "X",
+                    start: _dt.datetime = _START) -> None:
+    """Write one night as a Sleep-EDF pair of files.
+
+    Parameters
+    ----------
+    psg_path : path
+        EDF+ signal file; one 30-s data record per epoch, 16-bit samples, each channel
+        clipped to its physical range (EEG ±500 µV, EOG ±1000 µV, EMG ±250 µV).
+    hypnogram_path : path
+        EDF+ file without signals holding one annotation ``'Sleep stage <label>'`` per run of
+        equal labels, with onset and duration in seconds.
+    signals : dict of str to numpy.ndarray
+        Channel label -> samples in µV at ``sfreq``.
+    labels : list of str
+        R&K labels per 30-s epoch (``'W', '1', '2', '3', '4', 'R', '?'``).
+    """
+    import pyedflib
+
+    names = list(signals)
+    headers = []
+    for name in names:
+        r = _PHYS_RANGE.get(name, float(np.max(np.abs(signals[name]))) or 1.0)
+        headers.append(dict(label=name, dimension="uV", sample_frequency=float(sfreq),
+                            physical_max=r, physical_min=-r, digital_max=32767, digital_min=-32768,
+                            prefilter="", transducer="synthetic"))
+    psg_path, hypnogram_path = Path(psg_path), Path(hypnogram_path)
+    psg_path.parent.mkdir(parents=True, exist_ok=True)
+    w = pyedflib.EdfWriter(str(psg_path), len(names), file_type=pyedflib.FILETYPE_EDFPLUS)
+    try:
+        w.setSignalHeaders(headers)
+        w.setStartdatetime(start)
+        w.setPatientCode(patient)
+        w.setEquipment("eeg-vlm_synthetic")
+        with warnings.catch_warnings():  # 30-s records, like Sleep-EDF; exact at 100 Hz
+            warnings.simplefilter("ignore", UserWarning)
+            w.setDatarecordDuration(EPOCH_S)
+        w.writeSamples([np.clip(signals[nm].astype(np.float64), -h["physical_max"], h["physical_max"])
+                        for nm, h in zip(names, headers)])
+    finally:
+        w.close()
+    h = pyedflib.EdfWriter(str(hypnogram_path), 0, file_type=pyedflib.FILETYPE_EDFPLUS)
+    try:
+        h.setStartdatetime(start)
+        h.setPatientCode(patient)
+        for first, count, lab in _runs(labels):
+            h.writeAnnotation(first * EPOCH_S, count * EPOCH_S, f"Sleep stage {lab}")
+    finally:
+        h.close()
+
+
+def dataset_night(seed: int, subject: int, night: int = 1, hours: float = 8.0,
+                  sfreq: float = 100.0) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The night :func:`write_synthetic_dataset` writes for one subject and night.
+
+    Returns
+    -------
+    signals : dict of str to numpy.ndarray
+        As :func:`synth_night`.
+    labels : list of str
+        Sleep-EDF R&K labels per 30-s epoch (``'W', '1', '2', '3', '4', 'R', '?'``), as
+        written to the hypnogram file.
+    """
+    params = draw_subject(np.random.default_rng([seed, 1, subject]))
+    return _night(_n_epochs(None, hours), [seed, 2, subject, night], float(sfreq), params)
+
+
+def write_synthetic_dataset(folder: str | Path, n_subjects: int = 4, hours: float = 8.0, seed: int = 0,
+                            nights: int = 1, sfreq: float = 100.0) -> list[Path]:
+    """Write synthetic nights in the Sleep-EDF Expanded cassette layout.
+
+    Parameters
+    ----------
+    folder : path
+        Output folder (created).
+    n_subjects : int
+        Number of subjects, 1-100; subject ``ss`` gets files ``SC4{ss:02d}{night}E0-PSG.edf``
+        and ``SC4{ss:02d}{night}EC-Hypnogram.edf``.
+    hours : float
+        Length of every night in hours.
+    seed : int
+        Seed; subjects' traits and nights derive from it deterministically.
+    nights : int
+        Nights per subject (1 or 2 in Sleep-EDF; any number here, up to 9).
+    sfreq : float
+        Sampling rate of every channel in Hz.
+
+    Returns
+    -------
+    list of Path
+        The files written, ``[psg, hypnogram, psg, hypnogram, ...]`` in record order.
+    """
+    if not 1 <= int(n_subjects) <= 100:
+        raise ValueError(f"synthetic dataset: n_subjects must be between 1 and 100, got {n_subjects!r}")
+    if not 1 <= int(nights) <= 9:
+        raise ValueError(f"synthetic dataset: nights must be between 1 and 9, got {nights!r}")
+    folder = Path(folder)
+    out: list[Path] = []
+    for s in range(int(n_subjects)):
+        for night in range(1, int(nights) + 1):
+            signals, labels = dataset_night(seed, s, night, hours, sfreq)
+            psg = folder / f"SC4{s:02d}{night}E0-PSG.edf"
+            hyp = folder / f"SC4{s:02d}{night}EC-Hypnogram.edf"
+            write_night_edf(psg, hyp, signals, labels, sfreq=sfreq, patient=f"SC4{s:02d}",
+                            start=_START + _dt.timedelta(days=night - 1))
+            logger.info("wrote %s (%d epochs)", psg.name, len(labels))
+            out += [psg, hyp]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``eeg-vlm synth``: write synthetic PSG nights as Sleep-EDF-style EDF+ files."""
+    ap = argparse.ArgumentParser(prog="eeg-vlm synth", description=main.__doc__)
+    ap.add_argument("--out", default="sleep_data/synthetic_psg", help="output folder (default: %(default)s)")
+    ap.add_argument("--subjects", type=int, default=4, help="number of subjects (default: %(default)s)")
+    ap.add_argument("--hours", type=float, default=8.0, help="hours per night (default: %(default)s)")
+    ap.add_argument("--nights", type=int, default=1, help="nights per subject (default: %(default)s)")
+    ap.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    ap.add_argument("--sfreq", type=float, default=100.0, help="sampling rate in Hz (default: %(default)s)")
+    args = ap.parse_args(argv)
+    try:
+        files = write_synthetic_dataset(args.out, args.subjects, args.hours, args.seed, args.nights, args.sfreq)
+    except ValueError as exc:
+        ap.exit(2, f"eeg-vlm synth: error: {exc}\n")
+    print(f"wrote {len(files) // 2} nights ({len(files)} files) to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
