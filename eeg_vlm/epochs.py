@@ -1,0 +1,356 @@
+"""Cut a recording into scored 30-s epochs at one sampling rate; per-epoch min-max scaling.
+
+Epochs are aligned to the hypnogram's onsets (epoch ``k`` starts ``k * 30`` s after the
+first scored segment), not to the file start. Scoring in finer steps (MASS 20-s epochs,
+DREAMS 5-s lists) is combined into 30-s epochs only where every sub-epoch that overlaps
+the epoch agrees on the AASM stage; the others are dropped and counted as
+``'ambiguous'``. Unscored and movement epochs are dropped and counted by their raw label,
+parts of the night that no segment covers as ``'unscored'``. Each channel is resampled
+from its own rate with a polyphase filter, one channel at a time, in float32.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from eeg_vlm.io.record import Recording, Scoring
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Epochs", "EpochLabels", "label_epochs", "make_epochs", "minmax_scale", "resample"]
+
+_SLEEP = frozenset({"N1", "N2", "N3", "REM"})
+_EPS = 1e-3  # seconds: tolerance for onsets written with rounding
+AMBIGUOUS = "ambiguous"
+UNSCORED_GAP = "unscored"
+
+
+@dataclass
+class Epochs:
+    """Epochs of one recording, ready for imaging.
+
+    Attributes
+    ----------
+    data : np.ndarray, shape (n_epochs, n_channels, n_times), float32
+        Signals in µV at ``sfreq``, unscaled.
+    stages : list of (str or None)
+        AASM stage per epoch; ``None`` only for unscored recordings or ``keep_unscored``.
+    epoch : np.ndarray of int, shape (n_epochs,)
+        Index of the epoch counted from the scoring start (from the file start for unscored
+        recordings); stable across trimming, so it keys ``sample_id``.
+    onset_s : np.ndarray of float, shape (n_epochs,)
+        Seconds from the signal file start.
+    channels : list of str
+        Requested channels as the file labels them, in ``data`` order.
+    sfreq : float
+        Sampling rate of ``data`` in Hz.
+    record_id, subject, night, dataset : str
+        Identity of the recording.
+    dropped : dict of str to int
+        Epochs within the signal dropped for their label: raw label (``'Sleep stage ?'``,
+        ``'Movement time'``), ``'ambiguous'`` or ``'unscored'`` -> count.
+    trimmed : int
+        Epochs removed by wake trimming.
+    """
+
+    data: np.ndarray
+    stages: list[str | None]
+    epoch: np.ndarray
+    onset_s: np.ndarray
+    channels: list[str]
+    sfreq: float
+    record_id: str
+    subject: str
+    night: str = ""
+    dataset: str = ""
+    dropped: dict[str, int] = field(default_factory=dict)
+    trimmed: int = 0
+
+    def __len__(self) -> int:
+        return len(self.stages)
+
+    @property
+    def sample_ids(self) -> list[str]:
+        """``f"{record_id}/{epoch:06d}"`` per epoch (the manifest's ``sample_id``)."""
+        return [f"{self.record_id}/{int(k):06d}" for k in self.epoch]
+
+
+@dataclass
+class EpochLabels:
+    """Stage of every epoch of a scoring grid (before signal and trimming checks).
+
+    Attributes
+    ----------
+    epoch : np.ndarray of int
+        Index from the scoring start.
+    onset_s : np.ndarray of float
+        Seconds from the signal file start.
+    stages : list of (str or None)
+        AASM stage, ``None`` where unscored, movement, ambiguous or not covered.
+    labels : list of str
+        The raw label for a uniform epoch, else ``'ambiguous'`` (sub-epochs disagree) or
+        ``'unscored'`` (not fully covered by any segment).
+    """
+
+    epoch: np.ndarray
+    onset_s: np.ndarray
+    stages: list[str | None]
+    labels: list[str]
+
+
+def label_epochs(scoring: Scoring, epoch_length: float = 30.0) -> EpochLabels:
+    """Cut a scoring into epochs of ``epoch_length`` seconds from its first onset.
+
+    Parameters
+    ----------
+    scoring : Scoring
+        Segments with onsets and durations in seconds (any granularity).
+    epoch_length : float
+        Seconds per epoch.
+
+    Returns
+    -------
+    EpochLabels
+        One entry per epoch from the first onset to the end of the last segment. An epoch
+        takes the stage of the segments that overlap it when they all agree and cover it.
+    """
+    order = np.argsort(scoring.onsets, kind="stable")
+    onsets = scoring.onsets[order]
+    ends = onsets + scoring.durations[order]
+    stages = [scoring.stages[i] for i in order]
+    raws = [scoring.raw_labels[i] for i in order]
+    if len(onsets) == 0:
+        return EpochLabels(np.zeros(0, int), np.zeros(0), [], [])
+    start = float(onsets[0])
+    n = int(math.floor((float(ends.max()) - start) / epoch_length + _EPS / epoch_length))
+    out_stage: list[str | None] = []
+    out_label: list[str] = []
+    lo = 0
+    for k in range(n):
+        t0 = start + k * epoch_length
+        t1 = t0 + epoch_length
+        while lo < len(onsets) and ends[lo] <= t0 + _EPS:
+            lo += 1
+        found_stages: set[str | None] = set()
+        found_raw: list[str] = []
+        covered = 0.0
+        j = lo
+        while j < len(onsets) and onsets[j] < t1 - _EPS:
+            if ends[j] > t0 + _EPS:
+                covered += min(ends[j], t1) - max(onsets[j], t0)
+                found_stages.add(stages[j])
+                found_raw.append(raws[j])
+            j += 1
+        if not found_raw or covered < epoch_length - _EPS:
+            out_stage.append(None)
+            out_label.append(UNSCORED_GAP if not found_raw or len(found_stages) == 1 else AMBIGUOUS)
+        elif len(found_stages) > 1:
+            out_stage.append(None)
+            out_label.append(AMBIGUOUS)
+        else:
+            stage = next(iter(found_stages))
+            out_stage.append(stage)
+            if stage is None and len(set(found_raw)) > 1:
+                out_label.append(AMBIGUOUS)
+            else:
+                out_label.append(found_raw[0])
+    epoch = np.arange(n)
+    return EpochLabels(epoch, start + epoch * epoch_length, out_stage, out_label)
+
+
+def _ratio(from_hz: float, to_hz: float) -> tuple[int, int]:
+    if not (from_hz > 0 and to_hz > 0):
+        raise ValueError(f"resample: rates must be > 0 Hz, got {from_hz!r} -> {to_hz!r}")
+    ratio = (Fraction(str(float(to_hz))) / Fraction(str(float(from_hz)))).limit_denominator(1000)
+    return ratio.numerator, ratio.denominator
+
+
+def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
+    """Resample along the last axis with a polyphase anti-aliasing filter.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (..., n_samples)
+        Signal(s) at ``from_hz``.
+    from_hz, to_hz : float
+        Rates in Hz; their ratio is taken as a fraction with denominator <= 1000.
+
+    Returns
+    -------
+    np.ndarray, shape (..., ceil(n_samples * up / down)), float32
+        ``x`` itself (as float32) when the rates are equal.
+
+    Notes
+    -----
+    Upsampling by 10x or more (a 1-Hz channel to 100 Hz) is allowed and logged as a
+    warning: the result carries nothing above the original Nyquist frequency.
+    """
+    up, down = _ratio(from_hz, to_hz)
+    x = np.asarray(x, dtype=np.float32)
+    if up == down:
+        return x
+    if to_hz / from_hz >= 10:
+        logger.warning("upsampling a %g Hz signal to %g Hz: it holds nothing above %g Hz",
+                       from_hz, to_hz, from_hz / 2)
+    return resample_poly(x, up, down, axis=-1).astype(np.float32, copy=False)
+
+
+def _resampled_length(n: int, from_hz: float, to_hz: float) -> int:
+    up, down = _ratio(from_hz, to_hz)
+    return n if up == down else -(-n * up // down)
+
+
+def minmax_scale(data: np.ndarray) -> np.ndarray:
+    """Scale each epoch of each channel to [-1, 1] over the last axis.
+
+    Parameters
+    ----------
+    data : np.ndarray, shape (n_channels, n_times) or (n_epochs, n_channels, n_times)
+        Any shape works; the last axis is time.
+
+    Returns
+    -------
+    np.ndarray, same shape, float32
+        ``2 * (x - min) / (max - min) - 1``; a flat channel (max == min) maps to 0.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` has no time axis or holds NaN/inf.
+    """
+    x = np.asarray(data, dtype=np.float32)
+    if x.ndim < 1 or x.shape[-1] == 0:
+        raise ValueError(f"minmax_scale: data needs a non-empty last (time) axis, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("minmax_scale: data holds NaN or infinite values")
+    low = x.min(axis=-1, keepdims=True)
+    span = x.max(axis=-1, keepdims=True) - low
+    out = np.zeros_like(x)
+    np.divide(x - low, span, out=out, where=span > 0)
+    out *= 2
+    out -= 1
+    out[np.broadcast_to(span <= 0, x.shape)] = 0.0
+    return out
+
+
+def _sleep_window(labels: EpochLabels, epoch_length: float, trim_wake: float | None,
+                  where: str) -> np.ndarray:
+    """Mask of epochs within ``trim_wake`` minutes of the first/last sleep epoch."""
+    n = len(labels.stages)
+    if trim_wake is None:
+        return np.ones(n, bool)
+    sleep = np.flatnonzero([s in _SLEEP for s in labels.stages])
+    if len(sleep) == 0:
+        logger.warning("%s: no sleep epoch in the scoring; wake trimming skipped", where)
+        return np.ones(n, bool)
+    margin = trim_wake * 60.0
+    lo = labels.onset_s[sleep[0]] - margin
+    hi = labels.onset_s[sleep[-1]] + epoch_length + margin
+    return (labels.onset_s >= lo - _EPS) & (labels.onset_s + epoch_length <= hi + _EPS)
+
+
+def make_epochs(
+    recording: Recording,
+    channels: str | Sequence[str],
+    sfreq: float = 100.0,
+    epoch_length: float = 30.0,
+    trim_wake: float | None = 30.0,
+    keep_unscored: bool = False,
+) -> Epochs:
+    """Cut a recording into epochs of ``epoch_length`` s at ``sfreq`` Hz.
+
+    Parameters
+    ----------
+    recording : Recording
+        From any reader; channels in µV at their own rates.
+    channels : str or sequence of str
+        Channel names or aliases, in the order wanted in ``data``.
+    sfreq : float
+        Target rate in Hz (``epoch_length * sfreq`` must be a whole number of samples).
+    epoch_length : float
+        Seconds per epoch (30).
+    trim_wake : float or None
+        Minutes of wake kept before the first and after the last sleep epoch of the
+        scoring (Sleep-EDF protocol: 30); ``None`` keeps every epoch. The window comes
+        from the whole hypnogram, so an excerpt of a night yields the excerpt's share of
+        the full night's epochs. A scoring without sleep is not trimmed (warning).
+    keep_unscored : bool
+        Keep unscored/movement/ambiguous epochs (stage ``None``) instead of dropping them.
+
+    Returns
+    -------
+    Epochs
+        Epochs that lie fully inside every requested channel; those past the signal end
+        (or before its start) are left out and not counted.
+
+    Raises
+    ------
+    ValueError
+        For unknown channels (listing those present), bad rates or epoch lengths.
+    """
+    names = [channels] if isinstance(channels, str) else list(channels)
+    if not names:
+        raise ValueError(f"{recording.where}: no channels requested")
+    if not (sfreq > 0 and epoch_length > 0):
+        raise ValueError(f"{recording.where}: sfreq and epoch_length must be > 0, got {sfreq!r}, {epoch_length!r}")
+    n_times = round(epoch_length * sfreq)
+    if abs(n_times - epoch_length * sfreq) > 1e-6:
+        raise ValueError(f"{recording.where}: epoch_length {epoch_length:g} s x sfreq {sfreq:g} Hz is not a whole "
+                         "number of samples")
+    if trim_wake is not None and trim_wake < 0:
+        raise ValueError(f"{recording.where}: trim_wake must be >= 0 minutes or None, got {trim_wake!r}")
+    labels_in_file = list(dict.fromkeys(recording.resolve_channel(c) for c in names))
+    chans = [recording.channels[lab] for lab in labels_in_file]
+    lengths = [_resampled_length(len(c.data), c.sfreq, sfreq) for c in chans]
+    n_available = min(lengths)
+
+    if recording.scoring is None:
+        n = int(n_available // n_times)
+        k = np.arange(n)
+        grid = EpochLabels(k, k * epoch_length, [None] * n, [UNSCORED_GAP] * n)
+        keep_unscored, trim_wake = True, None
+    else:
+        grid = label_epochs(recording.scoring, epoch_length)
+    first = np.round(grid.onset_s * sfreq).astype(np.int64)
+    inside = (first >= 0) & (first + n_times <= n_available)
+    unscored = np.array([s is None for s in grid.stages], bool)
+    window = _sleep_window(grid, epoch_length, trim_wake, recording.where)
+    candidate = inside & (~unscored | keep_unscored)
+    keep = candidate & window
+    dropped = Counter(lab for lab, d in zip(grid.labels, inside & unscored & (not keep_unscored)) if d)
+    trimmed = int((candidate & ~window).sum())
+    idx = np.flatnonzero(keep)
+    if len(grid.stages) and not inside.any():
+        logger.warning("%s: no scored epoch lies inside the signal", recording.where)
+
+    data = np.empty((len(idx), len(chans), n_times), dtype=np.float32)
+    starts = first[idx]
+    for c, channel in enumerate(chans):
+        signal = resample(channel.data, channel.sfreq, sfreq)
+        for i, s in enumerate(starts):
+            data[i, c, :] = signal[s: s + n_times]
+        del signal
+    logger.info("%s: %d epochs of %s at %g Hz; dropped %s; trimmed %d", recording.where, len(idx),
+                ", ".join(labels_in_file), sfreq, dict(dropped) or "none", trimmed)
+    return Epochs(
+        data=data,
+        stages=[grid.stages[i] for i in idx],
+        epoch=grid.epoch[idx].astype(np.int64),
+        onset_s=grid.onset_s[idx].astype(float),
+        channels=labels_in_file,
+        sfreq=float(sfreq),
+        record_id=recording.record_id,
+        subject=recording.subject,
+        night=recording.night,
+        dataset=recording.dataset,
+        dropped=dict(dropped),
+        trimmed=trimmed,
+    )

@@ -1,0 +1,554 @@
+"""EDF, EDF+ and BDF files: signals in µV, embedded stage annotations, clear errors.
+
+pyedflib reads compliant files. Files it refuses for header details that do not affect
+the samples (an EDF+ recording field written the old way, a digital minimum outside the
+16-bit range, non-ASCII signal labels) go through a tolerant reader in this module that
+parses the header field by field and memory-maps the data records. A file that neither
+can read raises ``ValueError("file '<path>': <what is wrong>")`` naming the header field
+at fault; no library traceback reaches the user.
+
+Voltages are converted to µV from each signal's physical dimension (``uV``, ``µV``,
+``mV``, ``V``, ``nV``, any case); other signals keep their unit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from eeg_vlm.checks import check_file
+from eeg_vlm.io.record import Channel, Recording, Scoring
+from eeg_vlm.stages import to_aasm
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "read_edf",
+    "read_edf_annotations",
+    "read_edf_scoring",
+    "scoring_from_annotations",
+    "unit_scale",
+]
+
+_ANNOTATION_LABELS = ("edf annotations", "bdf annotations")
+_VOLT_FACTORS = {"nv": 1e-3, "uv": 1.0, "mv": 1e3, "v": 1e6}
+
+
+def unit_scale(dimension: str) -> tuple[float, str]:
+    """Factor that converts a signal's physical dimension to µV, and the resulting unit.
+
+    Parameters
+    ----------
+    dimension : str
+        The EDF "physical dimension" field, e.g. ``'uV'``, ``'µV'``, ``'UV'``, ``'mV'``,
+        ``'V'``.
+
+    Returns
+    -------
+    factor : float
+        Multiply the physical values by this (1.0 for non-voltage signals).
+    unit : str
+        ``'uV'`` for voltages, otherwise the dimension as written.
+    """
+    key = dimension.strip().replace("µ", "u").replace("μ", "u").lower()
+    if key in _VOLT_FACTORS:
+        return _VOLT_FACTORS[key], "uV"
+    return 1.0, dimension.strip()
+
+
+class _FieldError(ValueError):
+    """A header problem, worded without the file name (the caller adds it)."""
+
+
+@dataclass
+class _Source:
+    """What both backends offer: header facts, a signal loader and the annotations."""
+
+    labels: list[str]
+    units: list[str]
+    sfreqs: list[float]
+    start: datetime | None
+    annotations: list[tuple[float, float, str]]
+    read: Callable[[int], np.ndarray]
+    backend: str
+    filetype: str = ""
+    close: Callable[[], None] = field(default=lambda: None)
+
+
+# --------------------------------------------------------------------------- pyedflib
+
+
+def _open_pyedflib(path: Path) -> _Source:
+    import pyedflib
+
+    reader = pyedflib.EdfReader(str(path))
+    try:
+        n = reader.signals_in_file
+        labels = [reader.getLabel(i) for i in range(n)]
+        units = [reader.getPhysicalDimension(i) for i in range(n)]
+        sfreqs = [float(reader.getSampleFrequency(i)) for i in range(n)]
+        try:
+            start = reader.getStartdatetime()
+        except Exception:  # noqa: BLE001 - an odd date must not block the samples
+            start = None
+        onsets, durations, texts = reader.readAnnotations()
+        annotations = [
+            (float(o), float(d) if d is not None and d > 0 else 0.0, str(t).strip())
+            for o, d, t in zip(onsets, durations, texts)
+        ]
+        filetype = {0: "EDF", 1: "EDF+", 2: "BDF", 3: "BDF+"}.get(int(reader.filetype), "")
+    except Exception:
+        reader.close()
+        raise
+    with open(path, "rb") as fh:
+        reserved = fh.read(236)[192:236]
+    if reserved[:5] in (b"EDF+D", b"BDF+D"):
+        reader.close()
+        raise _NeedsRawReader("discontinuous EDF+D file")
+    return _Source(
+        labels=labels,
+        units=units,
+        sfreqs=sfreqs,
+        start=start,
+        annotations=annotations,
+        read=lambda i: reader.readSignal(i),
+        backend="pyedflib",
+        filetype=filetype,
+        close=reader.close,
+    )
+
+
+class _NeedsRawReader(Exception):
+    """pyedflib opened the file, but the tolerant reader must handle it."""
+
+
+# --------------------------------------------------------------------------- tolerant reader
+
+
+def _text(raw: bytes) -> str:
+    """Decode a header field: UTF-8 if valid, else Latin-1 (keeps 'µ'); trimmed."""
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1").strip()
+
+
+def _number(raw: bytes, name: str, integer: bool = False) -> float:
+    text = raw.decode("ascii", "replace").strip()
+    try:
+        value = float(text.replace(",", "."))
+    except ValueError:
+        raise _FieldError(f"header field {name} is not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise _FieldError(f"header field {name} is not finite: {text!r}")
+    if integer and value != int(value):
+        raise _FieldError(f"header field {name} is not an integer: {text!r}")
+    return int(value) if integer else value
+
+
+def _start_time(date: bytes, time: bytes) -> datetime | None:
+    try:
+        dd, mm, yy = (int(p) for p in date.decode("ascii").strip().split("."))
+        hh, mi, ss = (int(p) for p in time.decode("ascii").strip().split("."))
+        year = 1900 + yy if yy >= 85 else 2000 + yy
+        return datetime(year, mm, dd, hh, mi, ss)
+    except (ValueError, UnicodeDecodeError):
+        logger.warning("header start date/time %r %r is unreadable; start time unknown", date, time)
+        return None
+
+
+def _parse_tals(raw: bytes) -> tuple[float | None, list[tuple[float, float, str]]]:
+    """Time-stamped annotation lists of one data record.
+
+    Returns the record's time-keeping onset (first TAL) and its annotations.
+    """
+    keeping: float | None = None
+    out: list[tuple[float, float, str]] = []
+    for tal in raw.split(b"\x00"):
+        if not tal:
+            continue
+        parts = tal.split(b"\x14")
+        stamp = parts[0].split(b"\x15", 1)
+        try:
+            onset = float(stamp[0])
+            duration = float(stamp[1]) if len(stamp) > 1 and stamp[1] else 0.0
+        except ValueError:
+            raise _FieldError(f"annotation time stamp {parts[0][:30]!r} is not a number") from None
+        if keeping is None:
+            keeping = onset
+        for text in parts[1:]:
+            text_s = text.decode("utf-8", "replace").strip()
+            if text_s:
+                out.append((onset, duration, text_s))
+    return keeping, out
+
+
+def _open_raw(path: Path) -> _Source:
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(256)
+        if len(head) < 256:
+            raise _FieldError(f"header is incomplete ({len(head)} bytes; an EDF header has at least 256)")
+        version = head[:8]
+        if version == b"\xffBIOSEMI":
+            width, kind = 3, "BDF"
+        elif version.strip() == b"0":
+            width, kind = 2, "EDF"
+        else:
+            raise _FieldError(f"header field 'version' is {version!r}; this is not an EDF or BDF file")
+        start = _start_time(head[168:176], head[176:184])
+        header_bytes = _number(head[184:192], "'number of bytes in header record'", integer=True)
+        reserved = head[192:236]
+        n_records = _number(head[236:244], "'number of data records'", integer=True)
+        record_duration = _number(head[244:252], "'duration of a data record'")
+        ns = _number(head[252:256], "'number of signals'", integer=True)
+        if ns < 0:
+            raise _FieldError(f"header field 'number of signals' is negative ({ns})")
+        block = fh.read(256 * ns)
+    if len(block) < 256 * ns:
+        raise _FieldError(f"signal headers are incomplete: {len(block)} of {256 * ns} bytes for {ns} signals")
+    if header_bytes != 256 * (ns + 1):
+        logger.warning(
+            "file %r: header field 'number of bytes in header record' is %d, expected %d for %d "
+            "signals; using %d", str(path), header_bytes, 256 * (ns + 1), ns, 256 * (ns + 1),
+        )
+        header_bytes = 256 * (ns + 1)
+
+    def column(offset: int, w: int) -> list[bytes]:
+        base = offset * ns
+        return [block[base + i * w: base + (i + 1) * w] for i in range(ns)]
+
+    widths = [("label", 16), ("transducer", 80), ("dim", 8), ("pmin", 8), ("pmax", 8), ("dmin", 8),
+              ("dmax", 8), ("prefilter", 80), ("nsamp", 8), ("reserved", 32)]
+    fields: dict[str, list[bytes]] = {}
+    offset = 0
+    for name, w in widths:
+        fields[name] = column(offset, w)
+        offset += w
+
+    labels = [_text(b) for b in fields["label"]]
+    digital_limit = 2 ** (8 * width - 1)
+    specs = []  # (label, unit, pmin, pmax, dmin, dmax, nsamp, is_annotation)
+    out_of_range: list[str] = []
+    for i, label in enumerate(labels):
+        where = f"of signal {i + 1} ({label!r})"
+        nsamp = _number(fields["nsamp"][i], f"'number of samples in each data record' {where}", integer=True)
+        if nsamp <= 0:
+            raise _FieldError(f"header field 'number of samples in each data record' {where} is {nsamp}; must be > 0")
+        is_annotation = label.lower() in _ANNOTATION_LABELS
+        if is_annotation:
+            specs.append((label, "", 0.0, 1.0, 0, 1, nsamp, True))
+            continue
+        pmin = _number(fields["pmin"][i], f"'physical minimum' {where}")
+        pmax = _number(fields["pmax"][i], f"'physical maximum' {where}")
+        dmin = _number(fields["dmin"][i], f"'digital minimum' {where}", integer=True)
+        dmax = _number(fields["dmax"][i], f"'digital maximum' {where}", integer=True)
+        if dmax <= dmin:
+            raise _FieldError(f"header field 'digital maximum' {where} ({dmax}) must exceed 'digital minimum' ({dmin})")
+        if pmax == pmin:
+            raise _FieldError(f"header field 'physical maximum' {where} equals 'physical minimum' ({pmin})")
+        for name, value in (("digital minimum", dmin), ("digital maximum", dmax)):
+            if not -digital_limit <= value < digital_limit:
+                out_of_range.append(f"'{name}' {where} = {value}")
+        specs.append((label, _text(fields["dim"][i]), pmin, pmax, dmin, dmax, nsamp, False))
+
+    if out_of_range:
+        logger.warning(
+            "file %r: header field(s) outside the %d-bit range: %s; samples are scaled with the "
+            "header's figures", str(path), 8 * width, "; ".join(out_of_range),
+        )
+    record_samples = sum(s[6] for s in specs)
+    record_bytes = record_samples * width
+    data_bytes = max(size - header_bytes, 0)
+    available = data_bytes // record_bytes if record_bytes else 0
+    if n_records == -1:
+        n_records = available
+    elif n_records < 0:
+        raise _FieldError(f"header field 'number of data records' is {n_records}")
+    elif n_records > available:
+        missing = n_records * record_bytes - data_bytes
+        raise _FieldError(
+            f"data section is truncated: header field 'number of data records' says {n_records}, "
+            f"the file holds {available} complete records ({missing} bytes missing)"
+        )
+    elif n_records < available or data_bytes % record_bytes:
+        logger.warning("file %r: %d bytes after the last data record are ignored", str(path),
+                       data_bytes - n_records * record_bytes)
+    signals = [s for s in specs if not s[7]]
+    if record_duration <= 0 and signals:
+        raise _FieldError(f"header field 'duration of a data record' is {record_duration}; must be > 0")
+
+    data = (np.memmap(path, dtype=np.uint8, mode="r", offset=header_bytes, shape=(n_records, record_bytes))
+            if n_records else np.zeros((0, record_bytes), np.uint8))
+    starts = np.concatenate([[0], np.cumsum([s[6] for s in specs])]) * width
+
+    def digital(i: int) -> np.ndarray:
+        raw = np.ascontiguousarray(data[:, starts[i]: starts[i + 1]])
+        if width == 2:
+            return raw.view("<i2").reshape(-1)
+        b = raw.reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        return (v ^ 0x800000) - 0x800000
+
+    annotations: list[tuple[float, float, str]] = []
+    keeping: list[float | None] = []
+    annotation_index = [i for i, s in enumerate(specs) if s[7]]
+    for rec in range(n_records):
+        for k, i in enumerate(annotation_index):
+            stamp, items = _parse_tals(bytes(data[rec, starts[i]: starts[i + 1]]))
+            annotations.extend(items)
+            if k == 0:
+                keeping.append(stamp)
+    if reserved[:5] in (b"EDF+D", b"BDF+D") and keeping:
+        first = keeping[0] or 0.0
+        for rec, stamp in enumerate(keeping):
+            if stamp is not None and abs(stamp - first - rec * record_duration) > 1e-3:
+                raise _FieldError(
+                    f"EDF+D (discontinuous) data records with gaps are not supported: data record "
+                    f"{rec + 1} starts at {stamp:g} s, {first + rec * record_duration:g} s expected"
+                )
+    index = [i for i, s in enumerate(specs) if not s[7]]
+
+    def read(k: int) -> np.ndarray:
+        _, _, pmin, pmax, dmin, dmax, _, _ = specs[index[k]]
+        gain = (pmax - pmin) / (dmax - dmin)
+        return (digital(index[k]).astype(np.float64) - dmin) * gain + pmin
+
+    return _Source(
+        labels=[s[0] for s in signals],
+        units=[s[1] for s in signals],
+        sfreqs=[s[6] / record_duration for s in signals],
+        start=start,
+        annotations=annotations,
+        read=read,
+        backend="tolerant",
+        filetype=kind + ("+" if reserved[:4] in (b"EDF+", b"BDF+") else ""),
+    )
+
+
+# --------------------------------------------------------------------------- public
+
+
+def _open(path: Path) -> _Source:
+    """pyedflib first; the tolerant reader for what it refuses; one clean error otherwise."""
+    try:
+        return _open_pyedflib(path)
+    except Exception as first:  # noqa: BLE001 - pyedflib raises OSError/ValueError/others
+        reason = str(first).replace(str(path), "").strip(" :")
+        try:
+            source = _open_raw(path)
+        except _FieldError as exc:
+            raise ValueError(f"file {str(path)!r}: {exc}") from first
+        except Exception as exc:  # noqa: BLE001 - never a raw traceback from deep inside
+            raise ValueError(f"file {str(path)!r}: unreadable EDF/BDF ({type(exc).__name__}: {exc})") from exc
+        if not isinstance(first, _NeedsRawReader):
+            logger.warning("file %r: pyedflib refused it (%s); read with the tolerant reader", str(path), reason)
+        return source
+
+
+def _unique(labels: Sequence[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        n = seen.get(label, 0)
+        seen[label] = n + 1
+        out.append(label if n == 0 else f"{label} ({n + 1})")
+    return out
+
+
+def _safe_id(text: str) -> str:
+    return text.replace("/", "_").lstrip(".") or "recording"
+
+
+def scoring_from_annotations(
+    annotations: Sequence[tuple[float, float, str]],
+    epoch_length: float | None = None,
+    offset: float = 0.0,
+) -> Scoring | None:
+    """Keep the annotations that are sleep stage labels, as a :class:`Scoring`.
+
+    Parameters
+    ----------
+    annotations : sequence of (onset_s, duration_s, text)
+        As returned by :func:`read_edf_annotations`. Texts that are not stage labels
+        (events, comments) are ignored.
+    epoch_length : float, optional
+        The scorer's epoch length in seconds. By default 30, or the common duration of
+        all stage annotations when they share one shorter than 30 s (20-s MASS scoring).
+    offset : float
+        Seconds added to every onset (hypnogram file start minus signal file start).
+
+    Returns
+    -------
+    Scoring or None
+        ``None`` when no annotation is a stage label. Stage annotations without a
+        duration cover one epoch.
+    """
+    rows = []
+    for onset, duration, text in annotations:
+        try:
+            stage = to_aasm(text)
+        except ValueError:
+            continue
+        rows.append((float(onset) + offset, float(duration), stage, text))
+    if not rows:
+        return None
+    rows.sort(key=lambda r: r[0])
+    durations = {r[1] for r in rows if r[1] > 0}
+    if epoch_length is None:
+        epoch_length = 30.0
+        if len(durations) == 1 and 0 < next(iter(durations)) < 30.0:
+            epoch_length = next(iter(durations))
+    return Scoring(
+        onsets=np.array([r[0] for r in rows]),
+        durations=np.array([r[1] if r[1] > 0 else epoch_length for r in rows]),
+        stages=[r[2] for r in rows],
+        raw_labels=[r[3] for r in rows],
+        epoch_length=float(epoch_length),
+    )
+
+
+def _read_annotations(path: str | Path) -> tuple[datetime | None, list[tuple[float, float, str]]]:
+    path = check_file(path, "EDF file")
+    source = _open(path)
+    source.close()
+    return source.start, source.annotations
+
+
+def read_edf_annotations(path: str | Path) -> list[tuple[float, float, str]]:
+    """Read the EDF+ annotations of a file (a hypnogram, or a PSG with embedded events).
+
+    Parameters
+    ----------
+    path : str or Path
+        EDF+/BDF+ file.
+
+    Returns
+    -------
+    list of (onset, duration, text)
+        Onset and duration in seconds (duration 0.0 when the file gives none), in file
+        order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        ``file '<path>': ...`` when the file cannot be read.
+    """
+    return _read_annotations(path)[1]
+
+
+def read_edf_scoring(
+    path: str | Path, reference_start: datetime | None = None, epoch_length: float | None = None
+) -> Scoring:
+    """Stage annotations of a hypnogram file, with onsets relative to the signal file.
+
+    Parameters
+    ----------
+    path : str or Path
+        EDF+ hypnogram (Sleep-EDF ``*-Hypnogram.edf``, MASS ``* Base.edf``).
+    reference_start : datetime, optional
+        Start of the signal file; when the hypnogram starts at another time, its onsets
+        are shifted so that they count from the signal file's start.
+    epoch_length : float, optional
+        See :func:`scoring_from_annotations`.
+
+    Raises
+    ------
+    ValueError
+        If the file holds no stage annotation.
+    """
+    start, annotations = _read_annotations(path)
+    offset = 0.0
+    if reference_start is not None and start is not None and start != reference_start:
+        offset = (start - reference_start) / timedelta(seconds=1)
+        logger.info("hypnogram %r starts %+.1f s from its signal file; onsets shifted", str(path), offset)
+    scoring = scoring_from_annotations(annotations, epoch_length=epoch_length, offset=offset)
+    if scoring is None:
+        texts = sorted({t for _, _, t in annotations})[:8]
+        raise ValueError(
+            f"file {str(path)!r}: no sleep stage annotation found ({len(annotations)} annotations"
+            + (f"; texts include {', '.join(repr(t) for t in texts)}" if texts else "") + ")"
+        )
+    return scoring
+
+
+def read_edf(
+    path: str | Path,
+    channels: Sequence[str] | None = None,
+    dataset: str = "edf",
+    subject: str | None = None,
+    night: str = "",
+    record_id: str | None = None,
+) -> Recording:
+    """Read an EDF, EDF+ or BDF file (any data-record length, per-channel rates).
+
+    Parameters
+    ----------
+    path : str or Path
+        The signal file (``.edf``, ``.bdf``, ISRUC ``.rec``).
+    channels : sequence of str, optional
+        Channel names or aliases to load (``'Fpz-Cz'`` finds ``'EEG Fpz-Cz'``); ``None``
+        loads every signal. Only the requested signals are read from disk.
+    dataset, subject, night, record_id : str
+        Identity of the recording; ``subject`` and ``record_id`` default to the file stem.
+
+    Returns
+    -------
+    Recording
+        Voltage channels in µV (float32), each at its own rate; embedded EDF+ stage
+        annotations become ``scoring`` (``None`` when there are none). ``meta`` holds
+        ``start`` (datetime or None), ``reader`` ('pyedflib' or 'tolerant') and
+        ``filetype``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        ``file '<path>': ...`` for unreadable files (naming the header field at fault) and
+        for channels not in the file (listing those present).
+    """
+    path = check_file(path, "EDF file")
+    source = _open(path)
+    try:
+        labels = _unique(source.labels)
+        stem = _safe_id(path.stem)
+        header_only = Recording(
+            subject=subject or stem,
+            night=night,
+            dataset=dataset,
+            channels={lab: Channel(lab, np.empty(0, np.float32), sf, unit)
+                      for lab, sf, unit in zip(labels, source.sfreqs, source.units)},
+            source=path,
+            record_id=record_id or stem,
+        )
+        if channels is None:
+            wanted = list(labels)
+        else:
+            wanted = list(dict.fromkeys(header_only.resolve_channel(c) for c in channels))
+        loaded: dict[str, Channel] = {}
+        for label in wanted:
+            i = labels.index(label)
+            factor, unit = unit_scale(source.units[i])
+            try:
+                values = source.read(i)
+            except Exception as exc:  # noqa: BLE001
+                raise ValueError(f"file {str(path)!r}: signal {label!r} could not be read ({exc})") from exc
+            data = np.asarray(values, dtype=np.float64)
+            if factor != 1.0:
+                data = data * factor
+            loaded[label] = Channel(label, data.astype(np.float32), source.sfreqs[i], unit)
+    finally:
+        source.close()
+    header_only.channels = loaded
+    header_only.scoring = scoring_from_annotations(source.annotations)
+    header_only.meta = {"start": source.start, "reader": source.backend, "filetype": source.filetype}
+    return header_only
