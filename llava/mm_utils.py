@@ -1,0 +1,199 @@
+"""Multimodal helpers shared by training and evaluation (upstream names and behaviour).
+
+- :func:`tokenizer_image_token`: tokenise a prompt, putting ``IMAGE_TOKEN_INDEX`` (-200)
+  where each ``<image>`` tag stood (one BOS at the start).
+- :func:`process_images`: images -> pixel tensor (N, 3, H, W); with
+  ``image_aspect_ratio == 'pad'`` each image is centred on a square filled with the
+  processor's mean colour and resized, never centre-cropped (training and evaluation alike).
+- :func:`resolve_image_path`: a data file's image path inside the image folder, refusing
+  anything that would leave it.
+- :func:`load_image`, :func:`expand2square`, :func:`get_model_name_from_path`,
+  :class:`KeywordsStoppingCriteria`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import torch
+from PIL import Image
+from transformers import StoppingCriteria
+
+from .constants import DEFAULT_IMAGE_TOKEN, IMAGE_TOKEN_INDEX
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "load_image",
+    "resolve_image_path",
+    "expand2square",
+    "process_images",
+    "tokenizer_image_token",
+    "get_model_name_from_path",
+    "KeywordsStoppingCriteria",
+]
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open an image file as RGB (the file is read fully and closed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image {path}: not found")
+    with Image.open(path) as img:
+        return img.convert("RGB")
+
+
+def resolve_image_path(image_folder: str | Path, rel: str | Path) -> Path:
+    """``image_folder / rel``, refusing paths that leave ``image_folder``.
+
+    Absolute paths, ``..`` components and symbolic links resolving outside the folder raise
+    ValueError naming the path. The file need not exist.
+    """
+    text = str(rel)
+    if not text:
+        raise ValueError(f"image path {text!r}: empty; expected a path relative to {image_folder}")
+    if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute() or PureWindowsPath(text).drive:
+        raise ValueError(f"image path {text!r}: absolute paths are refused; expected a path relative to {image_folder}")
+    if ".." in PurePosixPath(text.replace("\\", "/")).parts:
+        raise ValueError(f"image path {text!r}: '..' components are refused; it must stay inside {image_folder}")
+    root = Path(image_folder).resolve()
+    target = (root / text).resolve()
+    if target != root and root not in target.parents:
+        raise ValueError(f"image path {text!r}: resolves to {target}, outside the image folder {root} "
+                         "(symbolic link?)")
+    return target
+
+
+def expand2square(img: Image.Image, background_color: tuple[int, ...]) -> Image.Image:
+    """Centre ``img`` on a square canvas of its longer side, filled with ``background_color``."""
+    width, height = img.size
+    if width == height:
+        return img
+    side = max(width, height)
+    canvas = Image.new(img.mode, (side, side), background_color)
+    canvas.paste(img, ((side - width) // 2, (side - height) // 2))
+    return canvas
+
+
+def _processor_size(image_processor: Any) -> tuple[int, int]:
+    """(height, width) the processor's output has (its crop size, else its resize size)."""
+    for attr in ("crop_size", "size"):
+        size = getattr(image_processor, attr, None)
+        if size is None:
+            continue
+        if isinstance(size, dict):
+            if "height" in size and "width" in size:
+                return int(size["height"]), int(size["width"])
+            if "shortest_edge" in size:
+                return int(size["shortest_edge"]), int(size["shortest_edge"])
+        elif hasattr(size, "height") and getattr(size, "height", None):
+            return int(size.height), int(size.width)
+        elif hasattr(size, "shortest_edge") and getattr(size, "shortest_edge", None):
+            return int(size.shortest_edge), int(size.shortest_edge)
+        elif isinstance(size, int):
+            return size, size
+    raise ValueError(f"image processor {type(image_processor).__name__}: no crop_size/size to resize to")
+
+
+def process_images(images: Sequence[Image.Image] | Image.Image, image_processor: Any, model_cfg: Any) -> torch.Tensor:
+    """PIL images -> pixel values (N, 3, H, W) for the vision tower.
+
+    ``model_cfg.image_aspect_ratio``:
+
+    - ``'pad'`` (LLaVA-1.5): each image is centred on a square of its longer side filled
+      with the processor's mean colour, resized (bicubic) to the processor's crop size and
+      normalised. Nothing is cropped away.
+    - anything else (``None``, ``'square'``...): the processor's own resize + centre crop.
+    """
+    if isinstance(images, Image.Image):
+        images = [images]
+    images = [im.convert("RGB") for im in images]
+    aspect = getattr(model_cfg, "image_aspect_ratio", None)
+    if aspect == "pad":
+        height, width = _processor_size(image_processor)
+        fill = tuple(int(round(c * 255)) for c in image_processor.image_mean)
+        squared = [expand2square(im, fill).resize((width, height), Image.Resampling.BICUBIC) for im in images]
+        out = image_processor(squared, do_resize=False, do_center_crop=False, return_tensors="pt")["pixel_values"]
+    elif aspect in (None, "", "square", "resize_crop"):
+        out = image_processor(images, return_tensors="pt")["pixel_values"]
+    else:
+        raise ValueError(f"process_images: invalid value for 'image_aspect_ratio'. Allowed values are 'pad', "
+                         f"'square', None, but got {aspect!r} instead")
+    if isinstance(out, (list, tuple)):
+        out = torch.stack([torch.as_tensor(x) for x in out])
+    return out
+
+
+def tokenizer_image_token(prompt: str, tokenizer: Any, image_token_index: int = IMAGE_TOKEN_INDEX,
+                          return_tensors: str | None = None) -> list[int] | torch.Tensor:
+    """Token ids of ``prompt`` with ``image_token_index`` at each ``<image>`` tag.
+
+    The text between tags is tokenised piece by piece (as upstream LLaVA); the tokenizer's
+    BOS, when it adds one, appears once, at the start.
+    """
+    chunks = prompt.split(DEFAULT_IMAGE_TOKEN)
+    first = tokenizer(chunks[0]).input_ids
+    bos = getattr(tokenizer, "bos_token_id", None)
+    ids: list[int] = []
+    if first and bos is not None and first[0] == bos:
+        ids.append(bos)
+    for i, chunk in enumerate(chunks):
+        if i > 0:
+            ids.append(image_token_index)
+        ids.extend(tokenizer(chunk, add_special_tokens=False).input_ids if chunk else [])
+    if return_tensors is None:
+        return ids
+    if return_tensors == "pt":
+        return torch.tensor(ids, dtype=torch.long)
+    raise ValueError(f"tokenizer_image_token: invalid value for 'return_tensors'. Allowed values are 'pt', None, "
+                     f"but got {return_tensors!r} instead")
+
+
+def get_model_name_from_path(model_path: str | Path) -> str:
+    """``.../name`` -> ``name``; ``.../name/checkpoint-500`` -> ``name_checkpoint-500`` (a label only)."""
+    parts = str(model_path).rstrip("/\\").replace("\\", "/").split("/")
+    if len(parts) > 1 and parts[-1].startswith("checkpoint-"):
+        return f"{parts[-2]}_{parts[-1]}"
+    return parts[-1]
+
+
+class KeywordsStoppingCriteria(StoppingCriteria):
+    """Stop a sequence once its generated text ends with (or contains, near its end) a keyword.
+
+    Parameters
+    ----------
+    keywords : list of str
+        E.g. ``["</s>"]`` or the conversation separator.
+    tokenizer
+        Decodes the last generated tokens.
+    input_ids : Tensor, optional
+        The prompt (B, L), accepted for upstream compatibility; generation from
+        ``inputs_embeds`` yields only new tokens, so nothing depends on its length.
+    """
+
+    def __init__(self, keywords: Sequence[str], tokenizer: Any, input_ids: torch.Tensor | None = None) -> None:
+        self.keywords = [k for k in keywords if k]
+        if not self.keywords:
+            raise ValueError("KeywordsStoppingCriteria: at least one non-empty keyword is required")
+        self.tokenizer = tokenizer
+        self.keyword_ids = []
+        for k in self.keywords:
+            ids = tokenizer(k, add_special_tokens=False).input_ids
+            if ids:
+                self.keyword_ids.append(torch.tensor(ids, dtype=torch.long))
+        self.window = max([len(ids) for ids in self.keyword_ids] + [len(k) for k in self.keywords]) + 3
+        self.start_len = 0 if input_ids is None else int(input_ids.shape[1])
+
+    def _hit(self, row: torch.Tensor) -> bool:
+        for ids in self.keyword_ids:
+            if row.shape[0] >= ids.shape[0] and torch.equal(row[-ids.shape[0]:].cpu(), ids):
+                return True
+        text = self.tokenizer.decode(row[-self.window:].tolist(), skip_special_tokens=False)
+        return any(k in text for k in self.keywords)
+
+    def __call__(self, output_ids: torch.LongTensor, scores: Any = None, **kwargs: Any) -> torch.BoolTensor:
+        done = [self._hit(row) if row.numel() else False for row in output_ids]
+        return torch.tensor(done, dtype=torch.bool, device=output_ids.device)

@@ -1,0 +1,229 @@
+"""A tiny LLaVA-1.5 base checkpoint, in upstream format, built from configs alone.
+
+``build_tiny_base(DIR)`` writes, in a few seconds and without any download::
+
+    DIR/config.json                 model_type "llava", mm_* fields, mm_vision_tower -> DIR/clip_vision_tower
+    DIR/model.safetensors           Llama weights under model.* + lm_head + model.mm_projector.* (no CLIP)
+       (or pytorch_model-0000k-of-0000n.bin + pytorch_model.bin.index.json with shard_bin=True)
+    DIR/generation_config.json
+    DIR/tokenizer.model             sentencepiece BPE trained on the spot (byte fallback)
+    DIR/tokenizer_config.json, DIR/special_tokens_map.json
+    DIR/clip_vision_tower/          CLIPVisionModel (336 px, patch 14 -> 576 patches, width 1024)
+                                    + preprocessor_config.json (resize 336, crop 336)
+
+The CLIP width is 1024, as CLIP ViT-L/14-336, so ``[N, 1, 1024]`` EEG features pass through
+the shared projector exactly as with the real tower. Like upstream, ``<image>`` is not in
+the vocabulary: prompts are split on it and ``IMAGE_TOKEN_INDEX`` is spliced in
+(:func:`llava.mm_utils.tokenizer_image_token`).
+
+Command line: ``python -m llava.model.tiny --out DIR [--seed 0] [--bin]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TinySpec", "build_tiny_base", "train_tiny_tokenizer", "TOKENIZER_TEXT", "main"]
+
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+
+#: Text the tiny tokenizer is trained on: the conversation templates, the stage names and
+#: chain-of-thought wording, so prompts and answers tokenise into real pieces.
+TOKENIZER_TEXT = """\
+A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions.
+A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions.
+USER: <image>
+<image>
+What is the sleep stage of this 30-second EEG epoch? ASSISTANT: The sleep stage is N2.</s>
+USER: Which sleep stage does this EEG image show? Answer with one of W, N1, N2, N3, REM. ASSISTANT: REM</s>
+Human: Classify the sleep stage. Assistant: W
+Sleep stages: W (wake), N1, N2, N3 (slow wave sleep), REM (rapid eye movement sleep).
+Step 1: Check for alpha rhythm (8-12 Hz) over the occipital channels: it indicates wakefulness (W).
+Step 2: Look for low-amplitude mixed-frequency (LAMF) activity with theta waves (4-7 Hz): this suggests N1.
+Step 3: Look for sleep spindles (11-16 Hz) and K-complexes: these are the hallmarks of N2.
+Step 4: Check whether slow waves (0.5-2 Hz, amplitude above 75 uV) occupy more than 20% of the epoch: that is N3.
+Step 5: Rapid eye movements with low chin EMG and sawtooth waves point to REM.
+The epoch shows vertex sharp waves, no spindles and no K-complexes, so the stage is N1, not N2.
+The image shows high-amplitude delta activity across the whole epoch; therefore the answer is N3.
+Eye movements are present, muscle tone is low and the background is LAMF, therefore the stage is REM.
+Alpha waves dominate with eye blinks and high muscle activity, so this epoch is scored as W.
+Reasoning: first describe the waveforms, then compare the candidate stages, then give the final answer.
+Final answer: W. Final answer: N1. Final answer: N2. Final answer: N3. Final answer: REM.
+The EEG channel Fpz-Cz, the EOG horizontal channel and the EMG submental channel are shown in the image.
+0 1 2 3 4 5 6 7 8 9 10 20 30 50 75 100 Hz uV seconds epoch image feature
+"""
+
+
+@dataclass
+class TinySpec:
+    """Sizes of the tiny base (defaults: Llama 64 wide, 2 layers; CLIP 1024 wide, 2 layers)."""
+
+    hidden_size: int = field(default=64, metadata={"help": "Llama width"})
+    num_hidden_layers: int = field(default=2, metadata={"help": "Llama layers"})
+    num_attention_heads: int = field(default=4, metadata={"help": "Llama heads"})
+    intermediate_size: int = field(default=128, metadata={"help": "Llama MLP width"})
+    max_position_embeddings: int = field(default=4096, metadata={"help": "Llama context"})
+    vocab_size: int = field(default=512, metadata={"help": "tokenizer vocabulary requested"})
+    clip_hidden_size: int = field(default=1024, metadata={"help": "CLIP width = mm_hidden_size = EEG feature width"})
+    clip_layers: int = field(default=2, metadata={"help": "CLIP encoder layers"})
+    clip_heads: int = field(default=4, metadata={"help": "CLIP heads"})
+    clip_intermediate_size: int = field(default=256, metadata={"help": "CLIP MLP width"})
+    image_size: int = field(default=336, metadata={"help": "input pixels per side"})
+    patch_size: int = field(default=14, metadata={"help": "ViT patch size (336/14 -> 576 patches)"})
+    mm_projector_type: str = field(default="mlp2x_gelu", metadata={"help": "projector type"})
+    eeg_fusion: str = field(default="add", metadata={"help": "EEG-VLM fusion mode"})
+
+
+def train_tiny_tokenizer(out_dir: str | Path, vocab_size: int = 512, text: str = TOKENIZER_TEXT) -> Path:
+    """Train a sentencepiece BPE tokenizer (Llama layout) and write ``out_dir/tokenizer.model``.
+
+    Ids 0/1/2 are ``<unk>``/``<s>``/``</s>``; no pad piece (the pad token falls back to
+    unk); byte fallback so any text encodes. Also writes ``tokenizer_config.json`` and
+    ``special_tokens_map.json`` as in upstream LLaVA-1.5 checkpoints.
+    """
+    import sentencepiece as spm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter([line for line in text.splitlines() if line.strip()] * 4),
+        model_writer=buffer, model_type="bpe", vocab_size=int(vocab_size), hard_vocab_limit=False,
+        byte_fallback=True, character_coverage=1.0, normalization_rule_name="identity",
+        add_dummy_prefix=True, remove_extra_whitespaces=False, split_digits=True, num_threads=1,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2)
+    model_file = out_dir / "tokenizer.model"
+    model_file.write_bytes(buffer.getvalue())
+    special = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+    (out_dir / "special_tokens_map.json").write_text(json.dumps(special, indent=2))
+    tok_config = {"tokenizer_class": "LlamaTokenizer", "add_bos_token": True, "add_eos_token": False,
+                  "clean_up_tokenization_spaces": False, "legacy": False, "model_max_length": 2048,
+                  "pad_token": None, "padding_side": "right", **special}
+    (out_dir / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2))
+    return model_file
+
+
+def _write_clip_tower(out_dir: Path, spec: TinySpec) -> Path:
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = CLIPVisionConfig(hidden_size=spec.clip_hidden_size, intermediate_size=spec.clip_intermediate_size,
+                           num_hidden_layers=spec.clip_layers, num_attention_heads=spec.clip_heads,
+                           image_size=spec.image_size, patch_size=spec.patch_size, projection_dim=spec.clip_hidden_size)
+    CLIPVisionModel(cfg).save_pretrained(out_dir)
+    processor = {
+        "image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": spec.image_size},
+        "resample": 3, "do_center_crop": True, "crop_size": {"height": spec.image_size, "width": spec.image_size},
+        "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": CLIP_MEAN,
+        "image_std": CLIP_STD, "do_convert_rgb": True}
+    (out_dir / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
+    return out_dir
+
+
+def _write_bin_shards(state: dict[str, torch.Tensor], out_dir: Path, n_shards: int) -> None:
+    names = sorted(state)
+    n_shards = max(1, min(n_shards, len(names)))
+    weight_map: dict[str, str] = {}
+    total = 0
+    for i in range(n_shards):
+        fname = f"pytorch_model-{i + 1:05d}-of-{n_shards:05d}.bin"
+        part = {k: state[k].contiguous().clone() for k in names[i::n_shards]}
+        torch.save(part, out_dir / fname)
+        weight_map.update(dict.fromkeys(part, fname))
+        total += sum(v.numel() * v.element_size() for v in part.values())
+    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+    (out_dir / "pytorch_model.bin.index.json").write_text(json.dumps(index, indent=2))
+
+
+def build_tiny_base(out_dir: str | Path, seed: int = 0, spec: TinySpec | None = None,
+                    shard_bin: bool = False, n_bin_shards: int = 2) -> Path:
+    """Write a tiny upstream-format LLaVA-1.5 base folder and return its path.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder to create (its files are overwritten).
+    seed : int
+        Seeds the weight initialisation: the same seed gives the same weights.
+    spec : TinySpec, optional
+        Sizes; the defaults keep a forward with two 336 px images well under a second.
+    shard_bin : bool
+        Write pickled ``pytorch_model-*.bin`` shards + index (as the released LLaVA-1.5
+        checkpoints) instead of ``model.safetensors``.
+    n_bin_shards : int
+        Number of ``.bin`` shards when ``shard_bin``.
+    """
+    from safetensors.torch import save_file
+
+    from .language_model.llava_llama import VISION_TOWER_PREFIX, LlavaConfig, LlavaLlamaForCausalLM
+
+    spec = spec or TinySpec()
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_tiny_tokenizer(out_dir, spec.vocab_size)
+    import sentencepiece as spm
+
+    vocab = spm.SentencePieceProcessor(model_file=str(out_dir / "tokenizer.model")).get_piece_size()
+
+    torch.manual_seed(seed)
+    tower_dir = _write_clip_tower(out_dir / "clip_vision_tower", spec)
+    config = LlavaConfig(
+        vocab_size=vocab, hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers, num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_attention_heads, max_position_embeddings=spec.max_position_embeddings,
+        pad_token_id=None, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False,
+        mm_vision_tower=str(tower_dir), mm_hidden_size=spec.clip_hidden_size,
+        mm_projector_type=spec.mm_projector_type, mm_vision_select_layer=-2, mm_vision_select_feature="patch",
+        mm_patch_merge_type="flat", image_aspect_ratio="pad", mm_use_im_start_end=False,
+        mm_use_im_patch_token=False, tune_mm_mlp_adapter=False, freeze_mm_mlp_adapter=False, use_mm_proj=True,
+        tokenizer_padding_side="right", tokenizer_model_max_length=2048, eeg_fusion=spec.eeg_fusion,
+        eeg_feature_dim=spec.clip_hidden_size, architectures=["LlavaLlamaForCausalLM"], dtype="float32")
+    torch.manual_seed(seed)
+    model = LlavaLlamaForCausalLM(config)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith(VISION_TOWER_PREFIX)}
+
+    for stale in list(out_dir.glob("pytorch_model*.bin*")) + list(out_dir.glob("model*.safetensors*")):
+        stale.unlink()
+    if shard_bin:
+        _write_bin_shards(state, out_dir, n_bin_shards)
+    else:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(out_dir / "model.safetensors"),
+                  metadata={"format": "pt"})
+
+    data = config.to_dict()
+    data["model_type"] = "llava"  # as upstream base checkpoints
+    (out_dir / "config.json").write_text(json.dumps(data, indent=2, sort_keys=True))
+    generation = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
+    (out_dir / "generation_config.json").write_text(json.dumps(generation, indent=2))
+    logger.info("tiny LLaVA base written to %s (vocab %d, %d params without CLIP)", out_dir, vocab,
+                sum(v.numel() for v in state.values()))
+    return out_dir
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m llava.model.tiny --out DIR``: write a tiny base folder."""
+    parser = argparse.ArgumentParser(prog="python -m llava.model.tiny", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="folder to write")
+    parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    parser.add_argument("--bin", action="store_true", help="pickled .bin shards instead of safetensors")
+    parser.add_argument("--eeg-fusion", default="add", choices=["none", "raw", "add"], help="config.eeg_fusion")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    out = build_tiny_base(args.out, seed=args.seed, spec=TinySpec(eeg_fusion=args.eeg_fusion), shard_bin=args.bin)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
