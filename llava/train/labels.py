@@ -3,7 +3,8 @@
 The conversation template says which characters of the prompt an assistant reply covers
 (:meth:`llava.conversation.Conversation.get_prompt_and_targets`). The prompt is tokenised
 once, chunk by chunk between ``<image>`` tags exactly as
-:func:`llava.mm_utils.tokenizer_image_token` does (one BOS, ``IMAGE_TOKEN_INDEX`` per tag),
+:func:`llava.mm_utils.tokenizer_image_token` does (one BOS, each chunk without special
+tokens, ``IMAGE_TOKEN_INDEX`` per tag),
 with the tokenizer's character offsets. A token is learned when its characters lie inside
 a reply span; everything else (system text, user turns, role names, image positions) is
 ``IGNORE_INDEX``.
@@ -40,14 +41,19 @@ class TokenizedSample:
     labels: list[int]
 
 
-def _chunk_tokens(tokenizer: Any, chunk: str, keep_bos: bool) -> tuple[list[int], list[tuple[int, int]]]:
-    enc = tokenizer(chunk, return_offsets_mapping=True)
-    ids = list(enc["input_ids"])
-    offs = [tuple(o) for o in enc["offset_mapping"]]
+def _chunk_tokens(tokenizer: Any, chunk: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """Ids and character offsets of one text chunk, without special tokens."""
+    if not chunk:
+        return [], []
+    enc = tokenizer(chunk, add_special_tokens=False, return_offsets_mapping=True)
+    return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+
+
+def _leading_bos(tokenizer: Any, first_chunk: str) -> list[int]:
+    """``[bos]`` when the tokenizer starts a text with BOS, else ``[]`` (one BOS per prompt)."""
+    ids = tokenizer(first_chunk).input_ids
     bos = getattr(tokenizer, "bos_token_id", None)
-    if not keep_bos and ids and bos is not None and ids[0] == bos:
-        ids, offs = ids[1:], offs[1:]
-    return ids, offs
+    return [bos] if ids and bos is not None and ids[0] == bos else []
 
 
 def tokenize_with_targets(
@@ -85,15 +91,16 @@ def tokenize_with_targets(
     where = f"sample {sample_id!r}"
     if not getattr(tokenizer, "is_fast", False):
         raise TypeError(f"{where}: labels need a fast tokenizer (character offsets); got {type(tokenizer).__name__}")
-    ids: list[int] = []
-    offs: list[tuple[int, int]] = []
+    chunks = prompt.split(image_token)
+    ids: list[int] = _leading_bos(tokenizer, chunks[0])
+    offs: list[tuple[int, int]] = [(0, 0)] * len(ids)
     pos = 0
-    for k, chunk in enumerate(prompt.split(image_token)):
+    for k, chunk in enumerate(chunks):
         if k > 0:
             ids.append(IMAGE_TOKEN_INDEX)
             offs.append((pos, pos))
             pos += len(image_token)
-        c_ids, c_offs = _chunk_tokens(tokenizer, chunk, keep_bos=(k == 0))
+        c_ids, c_offs = _chunk_tokens(tokenizer, chunk)
         ids.extend(c_ids)
         offs.extend((pos + a, pos + b) for a, b in c_offs)
         pos += len(chunk)

@@ -49,7 +49,7 @@ def turns(*pairs, tags: int = 1):
 @pytest.mark.parametrize("tags", [0, 1, 2])
 def test_v1_single_turn_learns_reply_and_eos(tok, tags):
     reply = "Step 1: alpha rhythm is absent. Final answer: N2"
-    s = preprocess_conversation(turns(("What is the sleep stage?", reply), tags=tags), tok, "v1", "S/1", check_ids=False)
+    s = preprocess_conversation(turns(("What is the sleep stage?", reply), tags=tags), tok, "v1", "S/1")
     assert len(s.input_ids) == len(s.labels)
     assert learned_text(tok, s) == reply + "</s>"
     assert s.input_ids.count(IMAGE_TOKEN_INDEX) == tags
@@ -61,7 +61,7 @@ def test_v1_single_turn_learns_reply_and_eos(tok, tags):
 
 def test_v1_multi_turn_learns_every_reply(tok):
     replies = ["N3 with slow waves", "Final answer: REM"]
-    s = preprocess_conversation(turns(("stage?", replies[0]), ("sure?", replies[1]), tags=2), tok, "v1", "S/2", check_ids=False)
+    s = preprocess_conversation(turns(("stage?", replies[0]), ("sure?", replies[1]), tags=2), tok, "v1", "S/2")
     # per-reply check: the learned tokens form exactly two contiguous runs
     runs, cur = [], []
     for t, l in zip(s.input_ids, s.labels):
@@ -79,38 +79,38 @@ def test_v1_multi_turn_learns_every_reply(tok):
 
 
 def test_plain_learns_caption_and_newline(tok):
-    s = preprocess_conversation(turns(("describe", "slow waves caption")), tok, "plain", "S/3", check_ids=False)
+    s = preprocess_conversation(turns(("describe", "slow waves caption")), tok, "plain", "S/3")
     assert s.input_ids[:2] == [tok.bos_token_id, IMAGE_TOKEN_INDEX]
     assert learned_text(tok, s) == "slow waves caption\n"
 
 
 def test_truncation_keeps_labels_aligned(tok):
     reply = "Step 1: alpha rhythm is absent. Step 2: sleep spindles and K-complexes are present. Final answer: N2"
-    full = preprocess_conversation(turns(("stage?", reply), tags=2), tok, "v1", "S/4", check_ids=False)
+    full = preprocess_conversation(turns(("stage?", reply), tags=2), tok, "v1", "S/4")
     n = len(full.input_ids) - 7
-    cut = preprocess_conversation(turns(("stage?", reply), tags=2), tok, "v1", "S/4", max_length=n, check_ids=False)
+    cut = preprocess_conversation(turns(("stage?", reply), tags=2), tok, "v1", "S/4", max_length=n)
     assert cut.input_ids == full.input_ids[:n] and cut.labels == full.labels[:n]
     assert reply.startswith(learned_text(tok, cut)) and len(learned_text(tok, cut)) > 10
 
 
 def test_truncation_through_an_image_tag_raises(tok):
-    full = preprocess_conversation(turns(("q", "a"), tags=2), tok, "llava_v1", "S/5", check_ids=False)
+    full = preprocess_conversation(turns(("q", "a"), tags=2), tok, "llava_v1", "S/5")
     first = full.input_ids.index(IMAGE_TOKEN_INDEX)
     with pytest.raises(ValueError, match=rf"sample 'S/5'.*model_max_length {first + 1} cuts 1 of the sample's image"):
-        preprocess_conversation(turns(("q", "a"), tags=2), tok, "llava_v1", "S/5", max_length=first + 1, check_ids=False)
+        preprocess_conversation(turns(("q", "a"), tags=2), tok, "llava_v1", "S/5", max_length=first + 1)
 
 
 def test_span_inside_a_token_raises_naming_the_sample(tok):
     prompt = "USER: hello ASSISTANT: answer</s>"
     s = prompt.index("answer") + 2  # a span starting in the middle of the word "answer"
     with pytest.raises(ValueError, match=r"sample 'SC4001E0/000007'.*crosses the boundary"):
-        tokenize_with_targets(prompt, [(s, len(prompt))], tok, sample_id="SC4001E0/000007", check_ids=False)
+        tokenize_with_targets(prompt, [(s, len(prompt))], tok, sample_id="SC4001E0/000007")
 
 
 def test_alternation_error_names_sample(tok):
     bad = [{"from": "human", "value": "a"}, {"from": "human", "value": "b"}]
     with pytest.raises(ValueError, match=r"sample 'X/1': turn 1 is from 'human'"):
-        preprocess_conversation(bad, tok, "v1", "X/1", check_ids=False)
+        preprocess_conversation(bad, tok, "v1", "X/1")
 
 
 def test_slow_tokenizer_is_refused(tok):
@@ -133,7 +133,7 @@ def test_byte_level_bpe_tokenizer_also_exact():
                                                                 initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     t = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
     reply = "Final answer: N3"
-    s = preprocess_conversation(turns(("stage?", reply), ("again?", "N3"), tags=2), t, "v1", "B/1", check_ids=False)
+    s = preprocess_conversation(turns(("stage?", reply), ("again?", "N3"), tags=2), t, "v1", "B/1")
     runs = t.decode([x for x, l in zip(s.input_ids, s.labels) if l != IGNORE_INDEX])
     assert runs.replace(" ", "") == (reply + "</s>" + "N3</s>").replace(" ", "")
     assert torch.tensor(s.labels).ne(IGNORE_INDEX).sum() > 3

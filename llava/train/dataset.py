@@ -1,0 +1,232 @@
+"""The training dataset over an upstream-format conversation file (``eeg_ft.json``).
+
+Each entry is ``{"id", "image", "conversations"}`` with ``"image"`` absent (text only), a
+path, or a list ``[img, img]`` (EEG-VLM: the second entry is the placeholder whose slot
+receives the sample's high-level features). Paths are relative to ``--image_folder`` and
+never escape it.
+
+Item ``i`` is prepared from entry ``i`` alone: its first image (the placeholder is never
+loaded), its features row ``i`` of the memory-mapped :class:`llava.eeg_features.FeatureStore`
+(checked against the file's ids at start-up), and its token ids / labels. Because nothing
+depends on the order items are asked for, the pairing of a sample with its features is
+right under any batch size, shuffling, gradient accumulation, DataLoader workers, number of
+ranks, and resume.
+
+``eeg_fusion='none'`` is the vanilla-LLaVA ablation from the same data: the second
+``<image>`` tag and the features are dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from llava.constants import DEFAULT_IM_END_TOKEN, DEFAULT_IM_START_TOKEN, DEFAULT_IMAGE_TOKEN, EEG_FUSION_MODES
+from llava.eeg_features import FeatureStore, default_features_path
+from llava.mm_utils import load_image, process_images, resolve_image_path
+from llava.train.labels import preprocess_conversation
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DatasetOptions", "LazySupervisedDataset", "read_samples", "normalise_image_tags", "resolve_features_path"]
+
+#: Image tokens counted per image by the length heuristics (upstream's value).
+IMAGE_LENGTH_BONUS = 128
+
+
+@dataclass
+class DatasetOptions:
+    """What the dataset needs from the arguments (no argument objects are kept)."""
+
+    data_path: str
+    image_folder: str | None = None
+    image_aspect_ratio: str = "pad"
+    version: str = "v1"
+    model_max_length: int | None = None
+    eeg_fusion: str = "add"
+    features_path: str | None = None
+    mm_use_im_start_end: bool = False
+
+
+def read_samples(data_path: str | Path) -> list[dict]:
+    """Read and check the conversation file; every entry gets a normalised ``"image"`` list."""
+    path = Path(data_path)
+    where = f"data file {str(path)!r}"
+    if not path.is_file():
+        raise FileNotFoundError(f"{where}: not found")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(raw, list):
+        raise ValueError(f"{where}: expected a list of samples, got {type(raw).__name__}")
+    samples: list[dict] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("conversations"), list):
+            raise ValueError(f"{where}: entry {i} is not an object with a 'conversations' list")
+        sid = str(item.get("id", i))
+        if sid in seen:
+            raise ValueError(f"{where}: sample id {sid!r} appears at entries {seen[sid]} and {i}")
+        seen[sid] = i
+        image = item.get("image")
+        images = [] if image is None else [image] if isinstance(image, str) else list(image)
+        if len(images) > 2 or not all(isinstance(p, str) for p in images):
+            raise ValueError(f"{where}: sample {sid!r}: 'image' must be a path or a list of 1-2 paths, got {image!r}")
+        samples.append({"id": sid, "images": images, "conversations": item["conversations"]})
+    return samples
+
+
+def resolve_features_path(options: DatasetOptions, samples: list[dict]) -> Path | None:
+    """The features file this run needs, or None when no sample uses the feature slot."""
+    n_pairs = sum(len(s["images"]) == 2 for s in samples)
+    if options.eeg_fusion == "none" or n_pairs == 0:
+        if options.features_path and n_pairs == 0:
+            logger.warning("--high_level_features_path given but %s has no two-image samples; not used",
+                           options.data_path)
+        return None
+    path = Path(options.features_path) if options.features_path else default_features_path(options.data_path, "train")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"data file {options.data_path!r}: {n_pairs} samples have two images (EEG-VLM feature slot), but the "
+            f"features file {str(path)!r} is not there; write it with `eeg-vlm extract`, pass "
+            f"--high_level_features_path, or train vanilla LLaVA with --eeg_fusion none"
+        )
+    return path
+
+
+def normalise_image_tags(turns: list[dict], n_images: int, sample_id: str, use_im_start_end: bool = False) -> list[dict]:
+    """Put a turn's ``<image>`` tags at its start (one line each) and keep ``n_images`` tags.
+
+    Tags beyond ``n_images`` are removed from the end (``eeg_fusion='none'`` keeps only
+    the real image's tag). Fewer tags than images is an error naming the sample.
+    """
+    turns = copy.deepcopy(turns)
+    total = sum(str(t.get("value", "")).count(DEFAULT_IMAGE_TOKEN) for t in turns)
+    if total < n_images or (n_images == 0 and total):
+        raise ValueError(
+            f"sample {sample_id!r}: {total} <image> tag(s) in the conversation for {n_images} image(s); "
+            "one tag per image list entry is required"
+        )
+    drop = total - n_images
+    for turn in reversed(turns):
+        value = str(turn.get("value", ""))
+        k = value.count(DEFAULT_IMAGE_TOKEN)
+        if not k:
+            continue
+        keep = k - min(k, drop)
+        drop -= k - keep
+        body = value.replace(DEFAULT_IMAGE_TOKEN, "").strip()
+        tag = f"{DEFAULT_IM_START_TOKEN}{DEFAULT_IMAGE_TOKEN}{DEFAULT_IM_END_TOKEN}" if use_im_start_end else DEFAULT_IMAGE_TOKEN
+        turn["value"] = (tag + "\n") * keep + body
+    return turns
+
+
+class LazySupervisedDataset(Dataset):
+    """Upstream's ``LazySupervisedDataset`` with the EEG-VLM feature slot.
+
+    Parameters
+    ----------
+    options : DatasetOptions
+    tokenizer : transformers fast tokenizer
+    image_processor : CLIP image processor, optional
+        Without one the dataset is text only (image entries raise).
+
+    Items are dicts with ``input_ids`` (L,), ``labels`` (L,), ``image`` (3, H, W) or None,
+    ``eeg_features`` (1, D) float32 or None, and ``index``.
+    """
+
+    def __init__(self, options: DatasetOptions, tokenizer: Any, image_processor: Any = None):
+        if options.eeg_fusion not in EEG_FUSION_MODES:
+            raise ValueError(f"dataset: invalid value for the 'eeg_fusion' parameter. Allowed values are "
+                             f"{', '.join(map(repr, EEG_FUSION_MODES))}, but got {options.eeg_fusion!r} instead")
+        self.options = options
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.samples = read_samples(options.data_path)
+        counts = {n: sum(len(s["images"]) == n for s in self.samples) for n in (0, 1, 2)}
+        if counts[1] and counts[2] and options.eeg_fusion != "none":
+            raise ValueError(
+                f"data file {options.data_path!r}: mixes {counts[1]} one-image and {counts[2]} two-image samples; "
+                f"with --eeg_fusion {options.eeg_fusion} every image sample needs [image, placeholder] "
+                "(or train vanilla with --eeg_fusion none)"
+            )
+        if (counts[1] or counts[2]) and image_processor is None:
+            raise ValueError(f"data file {options.data_path!r}: has image samples but the model has no vision tower")
+        if (counts[1] or counts[2]) and not options.image_folder:
+            raise ValueError(f"data file {options.data_path!r}: has image samples; --image_folder is required")
+        self._blank: torch.Tensor | None = None
+        self.features: FeatureStore | None = None
+        path = resolve_features_path(options, self.samples)
+        if path is not None:
+            self.features = FeatureStore(path, [s["id"] for s in self.samples], data_file=options.data_path)
+            logger.info("features %s: %d rows of width %d", path, len(self.features), self.features.dim)
+        logger.info("data %s: %d samples (%d text-only, %d one-image, %d two-image), eeg_fusion=%s",
+                    options.data_path, len(self.samples), counts[0], counts[1], counts[2], options.eeg_fusion)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    # -- length heuristics (upstream's, for length-grouped batching) --------------------
+    def _words(self, sample: dict) -> int:
+        return sum(len(str(t.get("value", "")).split()) for t in sample["conversations"])
+
+    @property
+    def lengths(self) -> list[int]:
+        """Approximate sample lengths: words + 128 per image sample."""
+        return [self._words(s) + (IMAGE_LENGTH_BONUS if s["images"] else 0) for s in self.samples]
+
+    @property
+    def modality_lengths(self) -> list[int]:
+        """Word counts, positive for image samples and negative for text-only ones."""
+        return [self._words(s) if s["images"] else -self._words(s) for s in self.samples]
+
+    # -- items --------------------------------------------------------------------------
+    def sample_ids(self) -> list[str]:
+        return [s["id"] for s in self.samples]
+
+    def _n_tags(self, sample: dict) -> int:
+        n = len(sample["images"])
+        return 1 if n == 2 and self.options.eeg_fusion == "none" else n
+
+    def _image(self, rel: str) -> torch.Tensor:
+        path = resolve_image_path(self.options.image_folder, rel)
+        cfg = SimpleNamespace(image_aspect_ratio=self.options.image_aspect_ratio)
+        return process_images([load_image(path)], self.image_processor, cfg)[0]  # (3, H, W)
+
+    def _blank_image(self) -> torch.Tensor:
+        if self._blank is None:
+            # the processed shape of any picture: a blank one run through the same path
+            cfg = SimpleNamespace(image_aspect_ratio=self.options.image_aspect_ratio)
+            self._blank = torch.zeros_like(process_images([Image.new("RGB", (8, 8))], self.image_processor, cfg)[0])
+        return self._blank
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        sample = self.samples[i]
+        sid = sample["id"]
+        n_tags = self._n_tags(sample)
+        turns = normalise_image_tags(sample["conversations"], n_tags, sid, self.options.mm_use_im_start_end)
+        tokens = preprocess_conversation(turns, self.tokenizer, self.options.version, sid, self.options.model_max_length)
+        item: dict[str, Any] = {
+            "input_ids": torch.tensor(tokens.input_ids, dtype=torch.long),
+            "labels": torch.tensor(tokens.labels, dtype=torch.long),
+            "image": None,
+            "eeg_features": None,
+            "index": i,
+        }
+        if sample["images"]:
+            item["image"] = self._image(sample["images"][0])
+        elif self.image_processor is not None:
+            item["image"] = self._blank_image()
+        if n_tags == 2 and self.features is not None:
+            item["eeg_features"] = torch.from_numpy(self.features[i])  # (1, D), row i = sample i
+        return item
