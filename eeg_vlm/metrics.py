@@ -1,0 +1,464 @@
+"""Sleep-staging scores: pooled, per night, and with subject-bootstrap confidence intervals.
+
+Everything is computed from one count matrix per group of epochs, shape ``(5, 6)``: rows
+are the true stages ``W N1 N2 N3 REM``, columns the predicted stages plus a last column
+for unparseable predictions. From it:
+
+- accuracy, Cohen's kappa (``p_o = trace / n``, ``p_e = sum_k row_k * col_k / n^2``),
+- per-class F1 (``2 TP / (true_k + predicted_k)``), macro-F1 (mean over the stages that
+  occur in the truth or the predictions, as scikit-learn does by default), weighted F1
+  (weights = support), balanced accuracy (mean recall over stages present in the truth).
+
+Unparseable predictions (``None``) are either scored as wrong (``unparseable="wrong"``,
+the default: they stay in ``n``, count against the recall of their true stage and never
+agree in kappa) or left out (``"drop"``); they are counted separately either way.
+
+Two protocols: ``pooled`` scores all epochs together (EEG-VLM Table I, PSG-LLaVA Table 1);
+``per night`` scores each night and reports the median and the mean across nights (YASA
+reports the per-night median). Confidence intervals resample SUBJECTS with replacement
+(seeded), never epochs: epochs of one night are not independent.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from eeg_vlm.checks import check_file, check_option, safe_join
+from eeg_vlm.stages import STAGE_INDEX, STAGES, to_aasm
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "METRICS", "UNPARSEABLE_POLICIES", "Scores", "NightSummary", "count_matrix", "scores_from_counts",
+    "score", "metric_arrays", "per_night", "bootstrap_ci", "PredictionRow", "read_predictions_csv",
+    "yasa_available", "yasa_predictions",
+]
+
+#: Metric names, in table order.
+METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "kappa")
+UNPARSEABLE_POLICIES: tuple[str, ...] = ("wrong", "drop")
+_K = len(STAGES)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Scores of one group of epochs.
+
+    Attributes
+    ----------
+    n : int
+        Epochs scored (includes unparseable ones under the ``"wrong"`` policy).
+    n_unparseable : int
+        Epochs whose prediction could not be read (counted under either policy).
+    accuracy, balanced_accuracy, macro_f1, weighted_f1, kappa : float
+        ``nan`` where undefined (no epochs; kappa when chance agreement is 1).
+    per_class_f1 : dict
+        Stage -> F1, ``nan`` for a stage neither true nor predicted.
+    support : dict
+        Stage -> number of true epochs.
+    confusion : np.ndarray
+        ``(5, 5)`` int counts, rows truth, columns prediction, order ``W N1 N2 N3 REM``.
+    unparseable_by_stage : np.ndarray
+        ``(5,)`` int: unparseable predictions per true stage.
+    """
+
+    n: int
+    n_unparseable: int
+    accuracy: float
+    balanced_accuracy: float
+    macro_f1: float
+    weighted_f1: float
+    kappa: float
+    per_class_f1: dict[str, float]
+    support: dict[str, int]
+    confusion: np.ndarray = field(repr=False)
+    unparseable_by_stage: np.ndarray = field(repr=False)
+
+    def as_dict(self) -> dict:
+        """Plain-JSON form (lists for arrays)."""
+        return {
+            "n": self.n, "n_unparseable": self.n_unparseable,
+            **{m: getattr(self, m) for m in METRICS},
+            "per_class_f1": dict(self.per_class_f1), "support": dict(self.support),
+            "confusion": self.confusion.tolist(), "unparseable_by_stage": self.unparseable_by_stage.tolist(),
+        }
+
+
+def _stage_index(stage: str, where: str) -> int:
+    if stage not in STAGE_INDEX:
+        allowed = ", ".join(STAGES)
+        raise ValueError(f"{where}: stage {stage!r} is not one of {allowed}")
+    return STAGE_INDEX[stage]
+
+
+def count_matrix(truth: Sequence[str], pred: Sequence[str | None]) -> np.ndarray:
+    """Count matrix ``(5, 6)``: true stage x (predicted stage, or last column: unparseable).
+
+    Parameters
+    ----------
+    truth : sequence of str
+        True stages, each one of ``W N1 N2 N3 REM``.
+    pred : sequence of str or None
+        Predicted stages; ``None`` marks an unparseable prediction.
+    """
+    if len(truth) != len(pred):
+        raise ValueError(f"count_matrix: truth has {len(truth)} epochs but pred has {len(pred)}")
+    out = np.zeros((_K, _K + 1), dtype=np.int64)
+    for i, (t, p) in enumerate(zip(truth, pred)):
+        r = _stage_index(t, f"truth[{i}]")
+        c = _K if p is None else _stage_index(p, f"pred[{i}]")
+        out[r, c] += 1
+    return out
+
+
+def metric_arrays(counts: np.ndarray, unparseable: str = "wrong") -> dict[str, np.ndarray]:
+    """All metrics for a stack of count matrices.
+
+    Parameters
+    ----------
+    counts : np.ndarray
+        ``(..., 5, 6)`` counts from :func:`count_matrix` (summed over any groups).
+    unparseable : {'wrong', 'drop'}
+        Score unparseable predictions as wrong, or leave them out.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``weighted_f1``, ``kappa`` of
+        shape ``(...)`` and ``f1`` of shape ``(..., 5)``; ``nan`` where undefined.
+    """
+    check_option("unparseable", unparseable, UNPARSEABLE_POLICIES, "metrics")
+    c = np.asarray(counts, dtype=np.float64)
+    if c.shape[-2:] != (_K, _K + 1):
+        raise ValueError(f"metrics: count matrices must have shape (..., 5, 6), got {c.shape}")
+    if unparseable == "drop":
+        c = c.copy()
+        c[..., _K] = 0.0
+    tp = np.diagonal(c[..., :_K], axis1=-2, axis2=-1)
+    rows = c.sum(-1)  # true per stage, incl. unparseable predictions
+    cols = c[..., :_K].sum(-2)  # predicted per stage
+    n = rows.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(rows + cols > 0, 2.0 * tp / (rows + cols), np.nan)
+        present = (rows + cols) > 0
+        n_present = present.sum(-1)
+        macro = np.where(n_present > 0, np.where(present, f1, 0.0).sum(-1) / n_present, np.nan)
+        weighted = np.where(n > 0, (rows * np.nan_to_num(f1)).sum(-1) / n, np.nan)
+        has_true = rows > 0
+        recall = np.where(has_true, tp / rows, 0.0)
+        balanced = np.where(has_true.sum(-1) > 0, recall.sum(-1) / has_true.sum(-1), np.nan)
+        acc = np.where(n > 0, tp.sum(-1) / n, np.nan)
+        pe = np.where(n > 0, (rows * cols).sum(-1) / n**2, np.nan)
+        kappa = np.where(pe < 1.0, (acc - pe) / (1.0 - pe), np.nan)
+    return {"accuracy": acc, "balanced_accuracy": balanced, "macro_f1": macro,
+            "weighted_f1": weighted, "kappa": kappa, "f1": f1}
+
+
+def scores_from_counts(counts: np.ndarray, unparseable: str = "wrong") -> Scores:
+    """:class:`Scores` from one ``(5, 6)`` count matrix."""
+    counts = np.asarray(counts, dtype=np.int64)
+    m = metric_arrays(counts, unparseable)
+    n_unp = int(counts[:, _K].sum())
+    n = int(counts.sum()) - (n_unp if unparseable == "drop" else 0)
+    return Scores(
+        n=n, n_unparseable=n_unp,
+        **{k: float(m[k]) for k in METRICS},
+        per_class_f1={s: float(m["f1"][i]) for i, s in enumerate(STAGES)},
+        support={s: int(counts[i].sum()) - (int(counts[i, _K]) if unparseable == "drop" else 0)
+                 for i, s in enumerate(STAGES)},
+        confusion=counts[:, :_K].copy(), unparseable_by_stage=counts[:, _K].copy(),
+    )
+
+
+def score(truth: Sequence[str], pred: Sequence[str | None], unparseable: str = "wrong") -> Scores:
+    """Pooled scores of predictions against the truth (``None`` = unparseable)."""
+    return scores_from_counts(count_matrix(truth, pred), unparseable)
+
+
+def _group_counts(truth, pred, groups) -> tuple[list[str], np.ndarray]:
+    if not (len(truth) == len(pred) == len(groups)):
+        raise ValueError(f"metrics: truth, pred and groups differ in length "
+                         f"({len(truth)}, {len(pred)}, {len(groups)})")
+    keys = sorted(set(groups))
+    pos = {k: i for i, k in enumerate(keys)}
+    out = np.zeros((len(keys), _K, _K + 1), dtype=np.int64)
+    for i, (t, p, g) in enumerate(zip(truth, pred, groups)):
+        out[pos[g], _stage_index(t, f"truth[{i}]"), _K if p is None else _stage_index(p, f"pred[{i}]")] += 1
+    return keys, out
+
+
+@dataclass(frozen=True)
+class NightSummary:
+    """Per-night scores and their median and mean across nights.
+
+    Attributes
+    ----------
+    nights : dict
+        Night id -> :class:`Scores`, sorted by night id.
+    median, mean : dict
+        Metric -> median / mean across nights (nights where the metric is undefined, e.g.
+        kappa of a one-stage night, are skipped).
+    """
+
+    nights: dict[str, Scores]
+    median: dict[str, float]
+    mean: dict[str, float]
+
+    @property
+    def n_nights(self) -> int:
+        return len(self.nights)
+
+
+def per_night(truth: Sequence[str], pred: Sequence[str | None], nights: Sequence[str],
+              unparseable: str = "wrong") -> NightSummary:
+    """Score each night separately; summarise by the median and the mean across nights."""
+    keys, counts = _group_counts(truth, pred, nights)
+    scores = {k: scores_from_counts(c, unparseable) for k, c in zip(keys, counts)}
+    med, mean = {}, {}
+    for m in METRICS:
+        vals = np.array([getattr(s, m) for s in scores.values()], dtype=np.float64)
+        vals = vals[np.isfinite(vals)]
+        med[m] = float(np.median(vals)) if vals.size else math.nan
+        mean[m] = float(np.mean(vals)) if vals.size else math.nan
+    return NightSummary(scores, med, mean)
+
+
+def bootstrap_ci(truth: Sequence[str], pred: Sequence[str | None], subjects: Sequence[str],
+                 n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+                 unparseable: str = "wrong") -> dict[str, tuple[float, float]]:
+    """Percentile confidence intervals of the pooled metrics, resampling subjects.
+
+    Each replicate draws as many subjects as there are, with replacement, and pools all
+    epochs of the drawn subjects (a subject drawn twice counts twice).
+
+    Parameters
+    ----------
+    truth, pred : sequence
+        Per-epoch true and predicted stages (``None`` = unparseable).
+    subjects : sequence of str
+        Per-epoch subject id.
+    n_boot : int
+        Number of bootstrap replicates (default 1000).
+    seed : int
+        Seed of ``numpy.random.default_rng``: same inputs and seed give the same interval.
+    level : float
+        Coverage, e.g. 0.95 for the 2.5th-97.5th percentiles.
+
+    Returns
+    -------
+    dict
+        Metric -> ``(low, high)``, including ``f1_<stage>`` per stage.
+    """
+    if n_boot < 1:
+        raise ValueError(f"bootstrap_ci: n_boot must be >= 1, got {n_boot}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"bootstrap_ci: level must be in (0, 1), got {level}")
+    _, counts = _group_counts(truth, pred, subjects)
+    s = counts.shape[0]
+    if s == 0:
+        return {m: (math.nan, math.nan) for m in (*METRICS, *(f"f1_{x}" for x in STAGES))}
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, s, size=(n_boot, s))
+    weights = np.zeros((n_boot, s), dtype=np.float64)
+    np.add.at(weights, (np.arange(n_boot)[:, None], draws), 1.0)
+    boot = np.einsum("bs,sij->bij", weights, counts.astype(np.float64))
+    m = metric_arrays(boot, unparseable)
+    lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    out: dict[str, tuple[float, float]] = {}
+
+    def _ci(values: np.ndarray) -> tuple[float, float]:
+        v = values[np.isfinite(values)]
+        if v.size == 0:
+            return (math.nan, math.nan)
+        return (float(np.percentile(v, lo_q)), float(np.percentile(v, hi_q)))
+
+    for name in METRICS:
+        out[name] = _ci(m[name])
+    for i, st in enumerate(STAGES):
+        out[f"f1_{st}"] = _ci(m["f1"][:, i])
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# predictions from classifiers (feature extractor, baselines, YASA)
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One scored epoch from a classifier.
+
+    Attributes
+    ----------
+    sample_id : str
+        ``<record_id>/<epoch:06d>``.
+    stage : str or None
+        True stage, if the file carries it.
+    pred : str
+        Predicted stage.
+    probs : dict or None
+        Stage -> probability, if the file carries them.
+    """
+
+    sample_id: str
+    stage: str | None
+    pred: str
+    probs: dict[str, float] | None = None
+
+
+_PROB_PREFIXES = ("prob_", "probs_", "proba_", "p_", "prob:", "p(")
+
+
+def _prob_column(name: str) -> str | None:
+    key = name.strip()
+    for pre in _PROB_PREFIXES:
+        if key.lower().startswith(pre):
+            key = key[len(pre):].rstrip(")")
+            break
+    else:
+        if key.upper() not in STAGE_INDEX and key.upper() != "R":
+            return None
+    key = key.upper()
+    key = "REM" if key == "R" else key
+    return key if key in STAGE_INDEX else None
+
+
+def _stage_or_error(value: str, where: str) -> str:
+    try:
+        stage = to_aasm(value)
+    except ValueError:
+        stage = None
+    if stage is None:
+        raise ValueError(f"{where}: {value!r} is not a sleep stage; expected one of {', '.join(STAGES)}")
+    return stage
+
+
+def read_predictions_csv(path: str | Path) -> list[PredictionRow]:
+    """Read a classifier's predictions CSV.
+
+    Columns: ``sample_id``, ``pred`` (required), ``stage`` (truth, optional) and optional
+    per-stage probabilities named ``prob_W``/``p_W``/``W``... (``R`` is read as REM).
+
+    Raises
+    ------
+    ValueError
+        On a missing column, a duplicate sample_id or a value that is not a stage, naming
+        the file and line.
+    """
+    path = check_file(path, "predictions file")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        for col in ("sample_id", "pred"):
+            if col not in header:
+                raise ValueError(f"predictions file {str(path)!r}: column {col!r} missing; "
+                                 f"columns: {', '.join(header)}")
+        prob_cols = {c: s for c in header if c not in ("sample_id", "stage", "pred")
+                     for s in [_prob_column(c)] if s is not None}
+        rows: list[PredictionRow] = []
+        seen: set[str] = set()
+        for line, rec in enumerate(reader, start=2):
+            where = f"predictions file {str(path)!r} line {line}"
+            sid = (rec.get("sample_id") or "").strip()
+            if not sid:
+                raise ValueError(f"{where}: empty sample_id")
+            if sid in seen:
+                raise ValueError(f"{where}: duplicate sample_id {sid!r}")
+            seen.add(sid)
+            truth = rec.get("stage")
+            truth = _stage_or_error(truth, where) if truth not in (None, "") else None
+            pred = _stage_or_error(rec["pred"], where)
+            probs = None
+            if prob_cols:
+                try:
+                    probs = {s: float(rec[c]) for c, s in prob_cols.items()}
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"{where}: probability is not a number ({exc})") from None
+            rows.append(PredictionRow(sid, truth, pred, probs))
+    logger.info("read %d predictions from %s", len(rows), path)
+    return rows
+
+
+def yasa_available() -> bool:
+    """Whether the optional classical baseline (the ``yasa`` package) can be imported."""
+    try:
+        import yasa  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def yasa_predictions(manifest: str | Path, eeg: str | None = None, eog: str | None = None,
+                     emg: str | None = None) -> list[PredictionRow]:
+    """Stage every epoch of a converted dataset with YASA's pre-trained classifier.
+
+    Reads ``signals/<record_id>.npy`` (float32 ``(n_epochs, C, T)`` µV, rows in manifest
+    order) and ``convert.json`` (``channels``, ``sfreq``) beside ``manifest``, joins each
+    record's epochs into one signal and runs ``yasa.SleepStaging``. Epochs that ``convert``
+    dropped (trimmed wake, unscored) are absent, so YASA sees the kept epochs back to back:
+    its 30-s alignment holds, its temporal smoothing spans the gaps.
+
+    Parameters
+    ----------
+    manifest : path
+        ``manifest.csv`` written by ``eeg-vlm convert``.
+    eeg, eog, emg : str, optional
+        Channel names as listed in ``convert.json``; ``eeg`` defaults to the first channel.
+
+    Raises
+    ------
+    ImportError
+        When ``yasa`` (optional, not a dependency) is not installed.
+    """
+    if not yasa_available():
+        raise ImportError("yasa_predictions: the optional 'yasa' package is not installed "
+                          "(pip install yasa) — the YASA baseline row is skipped without it")
+    import mne
+    import yasa
+
+    manifest = check_file(manifest, "manifest")
+    root = manifest.parent
+    meta_path = check_file(root / "convert.json", "conversion settings")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    channels = [c if isinstance(c, str) else c.get("name") for c in meta.get("channels", [])]
+    sfreq = float(meta["sfreq"])
+    if not channels:
+        raise ValueError(f"file {str(meta_path)!r}: 'channels' is empty; cannot pick an EEG channel")
+    for role, name in (("eeg", eeg), ("eog", eog), ("emg", emg)):
+        if name is not None:
+            check_option(role, name, channels, "yasa_predictions")
+    eeg = eeg or channels[0]
+    by_record: dict[str, list[tuple[str, str]]] = {}
+    with open(manifest, newline="", encoding="utf-8") as fh:
+        for rec in csv.DictReader(fh):
+            record_id = rec["sample_id"].rsplit("/", 1)[0]
+            by_record.setdefault(record_id, []).append((rec["sample_id"], rec["stage"]))
+    out: list[PredictionRow] = []
+    for record_id in sorted(by_record):
+        sig_path = check_file(safe_join(root / "signals", f"{record_id}.npy", f"manifest {str(manifest)!r}"),
+                              "signals file")
+        data = np.load(sig_path, mmap_mode="r", allow_pickle=False)
+        rows = by_record[record_id]
+        if data.shape[0] != len(rows):
+            raise ValueError(f"signals file {str(sig_path)!r}: {data.shape[0]} epochs but the manifest "
+                             f"lists {len(rows)} for record {record_id!r}")
+        cont = np.transpose(np.asarray(data, dtype=np.float64), (1, 0, 2)).reshape(len(channels), -1)
+        info = mne.create_info(channels, sfreq, ch_types="eeg", verbose=False)
+        raw = mne.io.RawArray(cont * 1e-6, info, verbose=False)  # YASA expects volts
+        sls = yasa.SleepStaging(raw, eeg_name=eeg, eog_name=eog, emg_name=emg)
+        hyp = sls.predict()
+        hyp = getattr(hyp, "hypno", hyp)  # newer YASA returns a Hypnogram object
+        proba = sls.predict_proba()
+        labels = [to_aasm(str(x)) for x in np.asarray(hyp)]
+        pcols = {to_aasm(str(c)): c for c in proba.columns}
+        for i, (sid, truth) in enumerate(rows):
+            probs = {s: float(proba.iloc[i][pcols[s]]) for s in STAGES if s in pcols}
+            out.append(PredictionRow(sid, truth or None, labels[i], probs))
+    return out
