@@ -40,6 +40,11 @@ def normalize_channel_name(name: str) -> str:
     return re.sub(r"[\s_:]+", "", name).replace("–", "-").lower()
 
 
+def _strip_modality(name: str) -> str:
+    """Canonical name without a leading 'EEG'/'EOG'/'EMG'/'ECG' word."""
+    return normalize_channel_name(re.sub(r"^\s*(eeg|eog|emg|ecg)\s+", "", name, flags=re.IGNORECASE))
+
+
 @dataclass
 class Channel:
     """One signal.
@@ -153,7 +158,8 @@ class Recording:
         """Return the file's label for the requested channel name or alias.
 
         Exact labels win; then the alias table (:data:`CHANNEL_ALIASES`); then a
-        case/space-insensitive comparison.
+        case/space-insensitive comparison; then, if exactly one label matches, a comparison
+        without a leading modality word (``'C3-CLE'`` finds ``'EEG C3-CLE'``).
 
         Raises
         ------
@@ -171,6 +177,10 @@ class Recording:
             key = normalize_channel_name(cand)
             if key in norm:
                 return norm[key]
+        # 'C3-CLE' finds 'EEG C3-CLE': compare without a leading modality word, if unique
+        bare = [k for k in self.channels if _strip_modality(k) == _strip_modality(name)]
+        if len(bare) == 1:
+            return bare[0]
         present = ", ".join(repr(c) for c in self.channels)
         raise ValueError(
             f"{self.where}: channel {name!r} not found; present: {present}"
