@@ -42,8 +42,9 @@ __all__ = [
     "QUANT_SKIP_MODULES",
 ]
 
-#: Modules bitsandbytes leaves unquantised.
-QUANT_SKIP_MODULES = ["mm_projector", "vision_tower", "lm_head"]
+#: Modules bitsandbytes leaves unquantised. transformers 5 matches these names from the start
+#: of a module's full name (or as its suffix), so the prefixed forms are listed as well.
+QUANT_SKIP_MODULES = ["model.mm_projector", "model.vision_tower", "lm_head", "mm_projector", "vision_tower"]
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                  "pytorch_model.bin.index.json")

@@ -1,0 +1,133 @@
+"""llava.mm_utils: image-tag tokenisation, pad preprocessing, safe image paths, stopping."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from llava.constants import IMAGE_TOKEN_INDEX
+from llava.mm_utils import (
+    KeywordsStoppingCriteria,
+    expand2square,
+    get_model_name_from_path,
+    load_image,
+    process_images,
+    resolve_image_path,
+    tokenizer_image_token,
+)
+from llava.model import load_llava_config
+from llava.model.builder import load_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_base):
+    return load_tokenizer(tiny_base)
+
+
+@pytest.fixture(scope="module")
+def processor(tiny_base):
+    from transformers import AutoImageProcessor
+
+    return AutoImageProcessor.from_pretrained(str(tiny_base / "clip_vision_tower"))
+
+
+def test_tokenizer_image_token_one_bos_and_placeholders(tok):
+    prompt = "USER: <image>\n<image>\nWhich stage? ASSISTANT:"
+    ids = tokenizer_image_token(prompt, tok)
+    assert ids.count(IMAGE_TOKEN_INDEX) == 2 and ids.count(tok.bos_token_id) == 1 and ids[0] == tok.bos_token_id
+    first, second = [i for i, t in enumerate(ids) if t == IMAGE_TOKEN_INDEX]
+    # the text pieces are the tokenizer's own pieces, chunk by chunk
+    assert ids[1:first] == tok("USER: ", add_special_tokens=False).input_ids
+    assert ids[first + 1:second] == tok("\n", add_special_tokens=False).input_ids
+    assert ids[second + 1:] == tok("\nWhich stage? ASSISTANT:", add_special_tokens=False).input_ids
+    t = tokenizer_image_token("<image>\nhi", tok, return_tensors="pt")
+    assert t.dtype == torch.long and t[0] == tok.bos_token_id and t[1] == IMAGE_TOKEN_INDEX
+    assert tokenizer_image_token("no tags", tok) == tok("no tags").input_ids
+    with pytest.raises(ValueError, match=r"'return_tensors'.*'np'"):
+        tokenizer_image_token("x", tok, return_tensors="np")
+
+
+def test_expand2square_centres_on_background():
+    img = Image.new("RGB", (40, 20), (255, 0, 0))
+    sq = expand2square(img, (1, 2, 3))
+    assert sq.size == (40, 40)
+    arr = np.asarray(sq)
+    assert tuple(arr[0, 0]) == (1, 2, 3) and tuple(arr[39, 39]) == (1, 2, 3)
+    assert tuple(arr[20, 20]) == (255, 0, 0) and tuple(arr[10, 0]) == (255, 0, 0) and tuple(arr[9, 0]) == (1, 2, 3)
+    assert expand2square(Image.new("RGB", (8, 8)), (0, 0, 0)).size == (8, 8)
+
+
+def test_pad_preprocessing_keeps_the_whole_image(tiny_base, processor):
+    """A wide image with red edges: 'pad' keeps the edges (mean-colour bands), a centre crop loses them."""
+    arr = np.full((168, 672, 3), 255, dtype=np.uint8)
+    arr[:, :40] = (255, 0, 0)
+    arr[:, -40:] = (255, 0, 0)
+    img = Image.fromarray(arr)
+    cfg = load_llava_config(tiny_base)
+    assert cfg.image_aspect_ratio == "pad"
+    padded = process_images([img], processor, cfg)
+    assert padded.shape == (1, 3, 336, 336)
+    mean = torch.tensor(processor.image_mean)
+    std = torch.tensor(processor.image_std)
+    pix = padded[0] * std[:, None, None] + mean[:, None, None]  # back to [0, 1]
+    # top band: the processor's mean colour (the fill), not the image
+    torch.testing.assert_close(pix[:, 5, 168], mean, atol=2 / 255, rtol=0)
+    # the red edge columns survive at both sides
+    assert pix[0, 168, 3] > 0.95 and pix[1, 168, 3] < 0.05 and pix[1, 168, 332] < 0.05
+    cfg.image_aspect_ratio = None
+    cropped = process_images([img], processor, cfg)[0] * std[:, None, None] + mean[:, None, None]
+    assert cropped.shape == (3, 336, 336)
+    assert float(cropped[1, 168, 3]) > 0.9  # the centre crop lost the red edges
+
+
+def test_process_images_rejects_unknown_aspect(processor):
+    class Cfg:
+        image_aspect_ratio = "anyres"
+
+    with pytest.raises(ValueError, match=r"'image_aspect_ratio'.*'anyres'"):
+        process_images([Image.new("RGB", (10, 10))], processor, Cfg())
+
+
+def test_resolve_image_path_refuses_escapes(tmp_path):
+    folder = tmp_path / "images"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.png").write_bytes(b"")
+    assert resolve_image_path(folder, "sub/a.png") == (folder / "sub" / "a.png").resolve()
+    for bad, what in (("../secret.png", r"'\.\.' components"), ("sub/../../x.png", r"'\.\.' components"),
+                      (str(tmp_path / "x.png"), "absolute paths"), ("C:\\x.png", "absolute paths"),
+                      ("", "empty")):
+        with pytest.raises(ValueError, match=what):
+            resolve_image_path(folder, bad)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, folder / "link")
+    with pytest.raises(ValueError, match=r"image path 'link/x.png': resolves to .* outside the image folder"):
+        resolve_image_path(folder, "link/x.png")
+
+
+def test_load_image_rgb_and_missing(tmp_path):
+    path = tmp_path / "g.png"
+    Image.new("L", (5, 7), 128).save(path)
+    img = load_image(path)
+    assert img.mode == "RGB" and img.size == (5, 7)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_image(tmp_path / "nope.png")
+
+
+def test_model_name_from_path():
+    assert get_model_name_from_path("ckpts/run7/") == "run7"
+    assert get_model_name_from_path("ckpts/run7/checkpoint-500") == "run7_checkpoint-500"
+
+
+def test_keywords_stopping_criteria(tok):
+    stop = KeywordsStoppingCriteria(["</s>"], tok)
+    going = torch.tensor([tok("The stage is", add_special_tokens=False).input_ids])
+    done = torch.tensor([tok("The stage is N2", add_special_tokens=False).input_ids + [tok.eos_token_id]])
+    assert stop(going, None).tolist() == [False]
+    assert stop(done, None).tolist() == [True]
+    sep = KeywordsStoppingCriteria(["###"], tok)
+    assert sep(torch.tensor([tok("answer ###", add_special_tokens=False).input_ids]), None).tolist() == [True]
