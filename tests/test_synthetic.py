@@ -183,3 +183,24 @@ def test_cli(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "SC4001E0-PSG.edf", "SC4001EC-Hypnogram.edf", "SC4002E0-PSG.edf", "SC4002EC-Hypnogram.edf"]
     assert "wrote 2 nights" in capsys.readouterr().out
+
+
+def test_read_back_by_the_readers(tmp_path):
+    """find_recordings + the Sleep-EDF reader + make_epochs give back the generated stages."""
+    from eeg_vlm.epochs import make_epochs
+    from eeg_vlm.io import find_recordings
+
+    write_synthetic_dataset(tmp_path, n_subjects=2, hours=0.5, seed=8, nights=2)
+    sources = find_recordings(tmp_path)
+    assert [s.record_id for s in sources] == ["SC4001E0", "SC4002E0", "SC4011E0", "SC4012E0"]
+    assert [s.subject for s in sources] == ["SC400", "SC400", "SC401", "SC401"]
+    for src in sources:
+        subject, night = int(src.record_id[3:5]), int(src.record_id[5])
+        signals, labels = dataset_night(8, subject, night, hours=0.5)
+        rec = src.load(channels=["Fpz-Cz", "EMG"])
+        ep = make_epochs(rec, ["Fpz-Cz", "EMG"], trim_wake=None)
+        expected = [(i, to_aasm(f"Sleep stage {lab}")) for i, lab in enumerate(labels) if lab != "?"]
+        assert list(zip(ep.epoch.tolist(), ep.stages)) == expected
+        assert ep.dropped == {"Sleep stage ?": labels.count("?")}
+        assert np.allclose(ep.data[:, 0], signals["EEG Fpz-Cz"].reshape(-1, 3000)[ep.epoch], atol=0.05)
+        assert np.allclose(ep.data[:, 1], signals["EMG submental"].reshape(-1, 3000)[ep.epoch], atol=0.05)
