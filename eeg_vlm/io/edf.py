@@ -84,9 +84,17 @@ class _Source:
 # --------------------------------------------------------------------------- pyedflib
 
 
+class _NeedsRawReader(Exception):
+    """The tolerant reader must handle this file (pyedflib would misplace its records)."""
+
+
 def _open_pyedflib(path: Path) -> _Source:
     import pyedflib
 
+    with open(path, "rb") as fh:
+        reserved = fh.read(236)[192:236]
+    if reserved[:5] in (b"EDF+D", b"BDF+D"):
+        raise _NeedsRawReader("discontinuous EDF+D file: data records are checked for gaps")
     reader = pyedflib.EdfReader(str(path))
     try:
         n = reader.signals_in_file
@@ -106,11 +114,6 @@ def _open_pyedflib(path: Path) -> _Source:
     except Exception:
         reader.close()
         raise
-    with open(path, "rb") as fh:
-        reserved = fh.read(236)[192:236]
-    if reserved[:5] in (b"EDF+D", b"BDF+D"):
-        reader.close()
-        raise _NeedsRawReader("discontinuous EDF+D file")
     return _Source(
         labels=labels,
         units=units,
@@ -122,10 +125,6 @@ def _open_pyedflib(path: Path) -> _Source:
         filetype=filetype,
         close=reader.close,
     )
-
-
-class _NeedsRawReader(Exception):
-    """pyedflib opened the file, but the tolerant reader must handle it."""
 
 
 # --------------------------------------------------------------------------- tolerant reader

@@ -193,3 +193,39 @@ def test_st7132_hypnogram_needs_fallback(shared_data):
     notes = read_edf_annotations(shared_data / "sleep-edf" / "hypnograms" / "ST7132JR-Hypnogram.edf")
     assert len(notes) == 116
     assert notes[0] == (30.0, 1200.0, "Sleep stage W")
+
+
+def _record_layout(path: Path) -> tuple[int, int, int]:
+    """(header bytes, bytes per data record, offset of the annotation signal in a record)."""
+    raw = path.read_bytes()
+    ns = int(raw[252:256])
+    counts = [int(raw[signal_field_offset(ns, "n_samples", i): signal_field_offset(ns, "n_samples", i) + 8])
+              for i in range(ns)]
+    return 256 * (ns + 1), 2 * sum(counts), 2 * sum(counts[:-1])
+
+
+def test_edf_plus_d_contiguous_is_read_and_gaps_refused(tmp_path, eeg_signals):
+    path = write_edf(tmp_path / "d.edf", eeg_signals, STAGE_NOTES, record_duration=2.0)
+    ref = read_edf(path)
+    patch_header(path, 192, b"EDF+D")
+    rec = read_edf(path)
+    assert rec.meta["reader"] == "tolerant"
+    np.testing.assert_allclose(rec.channels["EEG Fpz-Cz"].data, ref.channels["EEG Fpz-Cz"].data)
+    header, record, offset = _record_layout(path)
+    at = header + 3 * record + offset
+    assert path.read_bytes()[at: at + 3] == b"+6\x14"  # time-keeping stamp of data record 4
+    patch_header(path, at, b"+8\x14")
+    with pytest.raises(ValueError, match=r"d\.edf'?: EDF\+D .*gaps are not supported: data record 4 starts at 8 s, "
+                                         r"6 s expected"):
+        read_edf(path)
+
+
+def test_short_data_records_and_mixed_rates(tmp_path):
+    t = np.arange(40 * 200) / 200
+    signals = {"C3": (30 * np.sin(2 * np.pi * 7 * t), 200.0), "EOG": (30 * np.cos(t[::2]), 100.0)}
+    path = write_edf(tmp_path / "q.edf", signals, record_duration=0.25)
+    rec = read_edf(path)
+    raw = _open_raw(path)
+    assert [c.sfreq for c in rec.channels.values()] == raw.sfreqs == [200.0, 100.0]
+    np.testing.assert_allclose(rec.channels["EOG"].data, signals["EOG"][0], atol=0.01)
+    np.testing.assert_allclose(raw.read(0), rec.channels["C3"].data, atol=1e-4)
