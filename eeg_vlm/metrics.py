@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from eeg_vlm.checks import check_file, check_option, safe_join
+from eeg_vlm.manifest import read_manifest
 from eeg_vlm.stages import STAGE_INDEX, STAGES, to_aasm
 
 logger = logging.getLogger(__name__)
@@ -436,10 +437,8 @@ def yasa_predictions(manifest: str | Path, eeg: str | None = None, eog: str | No
             check_option(role, name, channels, "yasa_predictions")
     eeg = eeg or channels[0]
     by_record: dict[str, list[tuple[str, str]]] = {}
-    with open(manifest, newline="", encoding="utf-8") as fh:
-        for rec in csv.DictReader(fh):
-            record_id = rec["sample_id"].rsplit("/", 1)[0]
-            by_record.setdefault(record_id, []).append((rec["sample_id"], rec["stage"]))
+    for row in read_manifest(manifest):
+        by_record.setdefault(row.record_id, []).append((row.sample_id, row.stage))
     out: list[PredictionRow] = []
     for record_id in sorted(by_record):
         sig_path = check_file(safe_join(root / "signals", f"{record_id}.npy", f"manifest {str(manifest)!r}"),

@@ -39,6 +39,8 @@ from eeg_vlm import published as pub
 from eeg_vlm.answers import parse_answer
 from eeg_vlm.checks import check_file, check_option
 from eeg_vlm.fileio import write_text_atomic
+from eeg_vlm.manifest import Row as ManifestRow
+from eeg_vlm.manifest import read_manifest
 from eeg_vlm.metrics import (UNPARSEABLE_POLICIES, NightSummary, Scores, bootstrap_ci, per_night,
                              read_predictions_csv, score, yasa_available, yasa_predictions)
 from eeg_vlm.stages import STAGES, to_aasm
@@ -137,28 +139,22 @@ def load_questions(path: str | Path) -> dict[str, dict]:
     return out
 
 
-def _manifest_index(path: Path) -> dict[str, dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or "sample_id" not in reader.fieldnames:
-            raise ValueError(f"manifest {str(path)!r}: column 'sample_id' missing")
-        return {row["sample_id"]: row for row in reader}
+def _manifest_index(path: str | Path) -> dict[str, ManifestRow]:
+    return {row.sample_id: row for row in read_manifest(path)}
 
 
-def _place(sample_id: str, manifest: dict[str, dict[str, str]] | None, order: int) -> tuple[str, str, int]:
-    """(night, subject, epoch) of a sample: night = record id, subject from the manifest."""
-    record, epoch = _split_sample_id(sample_id)
+def _place(sample_id: str, manifest: dict[str, ManifestRow] | None, order: int) -> tuple[str, str, int]:
+    """(night, subject, epoch) of a sample: from the manifest, else night = subject = record id."""
     row = manifest.get(sample_id) if manifest else None
-    night = (row or {}).get("night") or record
-    subject = (row or {}).get("subject") or night
-    if row and str(row.get("epoch", "")).isdigit():
-        epoch = int(row["epoch"])
-    return night, subject, order if epoch is None else epoch
+    if row is not None:
+        return row.night or row.record_id, row.subject or row.night or row.record_id, row.epoch
+    record, epoch = _split_sample_id(sample_id)
+    return record, record, order if epoch is None else epoch
 
 
 def load_answers(path: str | Path, questions: dict[str, dict] | None = None,
                  questions_path: str | Path | None = None,
-                 manifest: dict[str, dict[str, str]] | None = None) -> tuple[list[EpochResult], str]:
+                 manifest: dict[str, ManifestRow] | None = None) -> tuple[list[EpochResult], str]:
     """Read an ``answers.jsonl`` and join its ground truth.
 
     The prediction is ``metadata["pred"]`` (label scoring) or the stage parsed from
@@ -224,13 +220,14 @@ def load_answers(path: str | Path, questions: dict[str, dict] | None = None,
 
 
 def load_predictions(path: str | Path, questions: dict[str, dict] | None = None,
-                     manifest: dict[str, dict[str, str]] | None = None) -> list[EpochResult]:
+                     manifest: dict[str, ManifestRow] | None = None) -> list[EpochResult]:
     """A classifier's predictions CSV; truth from its ``stage`` column, else the manifest."""
     rows = read_predictions_csv(path)
     by_sample = {q["sample_id"]: q["stage"] for q in (questions or {}).values()}
     out = []
     for i, r in enumerate(rows):
-        truth = r.stage or by_sample.get(r.sample_id) or ((manifest or {}).get(r.sample_id) or {}).get("stage")
+        row = (manifest or {}).get(r.sample_id)
+        truth = r.stage or by_sample.get(r.sample_id) or (row.stage if row is not None else None)
         if not truth:
             raise ValueError(f"predictions file {str(path)!r}: no ground truth for sample_id {r.sample_id!r} "
                              f"(no 'stage' column value; not in --questions or --manifest)")
@@ -569,17 +566,16 @@ def write_report(results: list[RunResult], out_dir: str | Path, dataset: str, pr
 # --------------------------------------------------------------------------------------- CLI
 
 
-def _check_protocol(protocol: str | None, manifest: dict[str, dict[str, str]] | None,
+def _check_protocol(protocol: str | None, manifest: dict[str, ManifestRow] | None,
                     runs: list[Run], manifest_path: str | None) -> str | None:
     """Infer the protocol from the manifest's splits, or check the one claimed."""
     if manifest is None:
         return protocol
     scored = {e.sample_id for r in runs for e in r.epochs}
-    subj = {manifest[s].get("subject", "") for s in scored if s in manifest}
-    scored_splits = {str(manifest[s].get("split", "")).strip() for s in scored if s in manifest}
-    others = [row for row in manifest.values()
-              if str(row.get("split", "")).strip() not in scored_splits | {""}]
-    train_subj = {row.get("subject", "") for row in others}
+    subj = {manifest[s].subject for s in scored if s in manifest}
+    scored_splits = {manifest[s].split for s in scored if s in manifest}
+    others = [row for row in manifest.values() if row.split not in scored_splits | {""}]
+    train_subj = {row.subject for row in others}
     overlap = sorted(subj & train_subj - {""})
     if not others:  # no other split to compare with: nothing to infer
         return protocol
@@ -625,7 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         questions = load_questions(args.questions) if args.questions else None
-        manifest = _manifest_index(check_file(args.manifest, "manifest")) if args.manifest else None
+        manifest = _manifest_index(args.manifest) if args.manifest else None
         runs: list[Run] = []
         for path in args.answers:
             epochs, model_id = load_answers(path, questions, args.questions, manifest)
@@ -642,7 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows = yasa_predictions(args.manifest)
             eps = [EpochResult(r.sample_id, *_place(r.sample_id, manifest, i), _truth(r.stage, "manifest"),
                                r.pred, "YASA", "", tuple(r.probs.get(s, 0.0) for s in STAGES) if r.probs else None)
-                   for i, r in enumerate(rows)]
+                   for i, r in enumerate(rows) if r.stage]  # unscored epochs are not scored
             runs.append(Run("YASA", "yasa", Path(args.manifest).name, eps))
         if args.names:
             if len(args.names) != len(runs):
@@ -660,7 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         protocol = _check_protocol(args.protocol, manifest, runs, args.manifest)
         dataset = args.dataset
         if not dataset and manifest:
-            names = sorted({row.get("dataset", "") for row in manifest.values()} - {""})
+            names = sorted({row.dataset for row in manifest.values()} - {""})
             dataset = names[0] if len(names) == 1 else None
         dataset = dataset or "this dataset"
         results = [evaluate(r, args.unparseable, args.n_boot, args.seed) for r in runs]
