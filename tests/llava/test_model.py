@@ -248,3 +248,27 @@ def test_text_only_forward_is_plain_llama(model, tok):
         embeds = model.get_model().embed_tokens(ids)
         plain = model(inputs_embeds=embeds).logits
     torch.testing.assert_close(ours, plain)
+
+
+def test_left_padded_batch_generation_matches_single_prompts(model, tok):
+    model.config.tokenizer_padding_side = "left"
+    prompts = [_ids(tok, TWO_TAGS)[0], _ids(tok, "USER: <image>\n<image>\nWhich sleep stage is shown here? ASSISTANT:")[0]]
+    images, feats = _inputs(batch=2, seed=7)
+    singles = [model.generate(p[None], images=images[i:i + 1], eeg_features=feats[i:i + 1], max_new_tokens=5,
+                              do_sample=False) for i, p in enumerate(prompts)]
+    width = max(len(p) for p in prompts)
+    ids = torch.full((2, width), tok.pad_token_id)
+    mask = torch.zeros(2, width, dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p):] = p
+        mask[i, width - len(p):] = 1
+    batch = model.generate(ids, attention_mask=mask, images=images, eeg_features=feats, max_new_tokens=5,
+                           do_sample=False, pad_token_id=tok.pad_token_id)
+    assert torch.equal(batch, torch.cat(singles))
+
+
+def test_generate_without_images_rejects_placeholders(model, tok):
+    with pytest.raises(ValueError, match=r"generate\(\): 2 <image> placeholder\(s\) in the prompt but no images"):
+        model.generate(_ids(tok, TWO_TAGS), max_new_tokens=2)
+    out = model.generate(tok("Which stage?", return_tensors="pt").input_ids, max_new_tokens=3, do_sample=False)
+    assert out.shape == (1, 3)  # only the new tokens

@@ -19,7 +19,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, LlamaModel
 from transformers.models.llama.modeling_llama import LlamaPreTrainedModel
 
-from ...constants import EEG_FUSION_MODES
+from ...constants import EEG_FUSION_MODES, IMAGE_TOKEN_INDEX
 from ..llava_arch import LlavaMetaForCausalLM, LlavaMetaModel
 
 logger = logging.getLogger(__name__)
@@ -170,10 +170,12 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM, LlavaMetaForCausalLM):
             (_, position_ids, attention_mask, _, inputs_embeds, _) = self.prepare_inputs_labels_for_multimodal(
                 inputs, position_ids, attention_mask, None, None, images, image_sizes, eeg_features=eeg_features)
         else:
-            self.prepare_inputs_labels_for_multimodal(inputs, None, None, None, None, None)  # placeholder check
+            n_tags = int((inputs == IMAGE_TOKEN_INDEX).sum())
+            if n_tags:
+                raise ValueError(f"generate(): {n_tags} <image> placeholder(s) in the prompt but no images were given")
             inputs_embeds = self.get_model().embed_tokens(inputs)
-        if position_ids is not None and attention_mask is not None:
-            position_ids = None  # generate() derives positions from the attention mask
+        if attention_mask is not None:
+            position_ids = None  # generate() derives positions from the attention mask (left padding too)
         return super().generate(position_ids=position_ids, attention_mask=attention_mask,
                                 inputs_embeds=inputs_embeds, **kwargs)
 
