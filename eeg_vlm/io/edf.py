@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -188,8 +189,80 @@ def _parse_tals(raw: bytes) -> tuple[float | None, list[tuple[float, float, str]
     return keeping, out
 
 
-def _open_raw(path: Path) -> _Source:
-    size = path.stat().st_size
+class _Signal(NamedTuple):
+    """One signal's header entry, checked."""
+
+    label: str
+    unit: str
+    pmin: float
+    pmax: float
+    dmin: int
+    dmax: int
+    n_samples: int  # per data record
+    annotation: bool
+
+
+@dataclass
+class _Header:
+    width: int  # bytes per sample: 2 (EDF) or 3 (BDF)
+    kind: str
+    start: datetime | None
+    header_bytes: int
+    reserved: bytes
+    n_records: int
+    record_duration: float
+    signals: list[_Signal]
+
+
+_SIGNAL_FIELDS = (("label", 16), ("transducer", 80), ("dimension", 8), ("pmin", 8), ("pmax", 8), ("dmin", 8),
+                  ("dmax", 8), ("prefilter", 80), ("n_samples", 8), ("reserved", 32))
+
+
+def _signal_fields(block: bytes, ns: int) -> dict[str, list[bytes]]:
+    """Split the signal header block: each field is stored for all signals in turn."""
+    fields: dict[str, list[bytes]] = {}
+    base = 0
+    for name, w in _SIGNAL_FIELDS:
+        fields[name] = [block[base + i * w: base + (i + 1) * w] for i in range(ns)]
+        base += w * ns
+    return fields
+
+
+def _parse_signals(fields: dict[str, list[bytes]], width: int, path: Path) -> list[_Signal]:
+    digital_limit = 2 ** (8 * width - 1)
+    signals: list[_Signal] = []
+    out_of_range: list[str] = []
+    for i, raw_label in enumerate(fields["label"]):
+        label = _text(raw_label)
+        where = f"of signal {i + 1} ({label!r})"
+        n = _number(fields["n_samples"][i], f"'number of samples in each data record' {where}", integer=True)
+        if n <= 0:
+            raise _FieldError(f"header field 'number of samples in each data record' {where} is {n}; must be > 0")
+        if label.lower() in _ANNOTATION_LABELS:
+            signals.append(_Signal(label, "", 0.0, 1.0, 0, 1, n, True))
+            continue
+        pmin = _number(fields["pmin"][i], f"'physical minimum' {where}")
+        pmax = _number(fields["pmax"][i], f"'physical maximum' {where}")
+        dmin = _number(fields["dmin"][i], f"'digital minimum' {where}", integer=True)
+        dmax = _number(fields["dmax"][i], f"'digital maximum' {where}", integer=True)
+        if dmax <= dmin:
+            raise _FieldError(f"header field 'digital maximum' {where} ({dmax}) must exceed 'digital minimum' ({dmin})")
+        if pmax == pmin:
+            raise _FieldError(f"header field 'physical maximum' {where} equals 'physical minimum' ({pmin})")
+        for name, value in (("digital minimum", dmin), ("digital maximum", dmax)):
+            if not -digital_limit <= value < digital_limit:
+                out_of_range.append(f"'{name}' {where} = {value}")
+        signals.append(_Signal(label, _text(fields["dimension"][i]), pmin, pmax, dmin, dmax, n, False))
+    if out_of_range:
+        logger.warning(
+            "file %r: header field(s) outside the %d-bit range: %s; samples are scaled with the "
+            "header's figures", str(path), 8 * width, "; ".join(out_of_range),
+        )
+    return signals
+
+
+def _parse_header(path: Path) -> _Header:
+    """Read and check an EDF/BDF header field by field (tolerant where samples are safe)."""
     with open(path, "rb") as fh:
         head = fh.read(256)
         if len(head) < 256:
@@ -201,9 +274,7 @@ def _open_raw(path: Path) -> _Source:
             width, kind = 2, "EDF"
         else:
             raise _FieldError(f"header field 'version' is {version!r}; this is not an EDF or BDF file")
-        start = _start_time(head[168:176], head[176:184])
         header_bytes = _number(head[184:192], "'number of bytes in header record'", integer=True)
-        reserved = head[192:236]
         n_records = _number(head[236:244], "'number of data records'", integer=True)
         record_duration = _number(head[244:252], "'duration of a data record'")
         ns = _number(head[252:256], "'number of signals'", integer=True)
@@ -218,116 +289,89 @@ def _open_raw(path: Path) -> _Source:
             "signals; using %d", str(path), header_bytes, 256 * (ns + 1), ns, 256 * (ns + 1),
         )
         header_bytes = 256 * (ns + 1)
-
-    def column(offset: int, w: int) -> list[bytes]:
-        base = offset * ns
-        return [block[base + i * w: base + (i + 1) * w] for i in range(ns)]
-
-    widths = [("label", 16), ("transducer", 80), ("dim", 8), ("pmin", 8), ("pmax", 8), ("dmin", 8),
-              ("dmax", 8), ("prefilter", 80), ("nsamp", 8), ("reserved", 32)]
-    fields: dict[str, list[bytes]] = {}
-    offset = 0
-    for name, w in widths:
-        fields[name] = column(offset, w)
-        offset += w
-
-    labels = [_text(b) for b in fields["label"]]
-    digital_limit = 2 ** (8 * width - 1)
-    specs = []  # (label, unit, pmin, pmax, dmin, dmax, nsamp, is_annotation)
-    out_of_range: list[str] = []
-    for i, label in enumerate(labels):
-        where = f"of signal {i + 1} ({label!r})"
-        nsamp = _number(fields["nsamp"][i], f"'number of samples in each data record' {where}", integer=True)
-        if nsamp <= 0:
-            raise _FieldError(f"header field 'number of samples in each data record' {where} is {nsamp}; must be > 0")
-        is_annotation = label.lower() in _ANNOTATION_LABELS
-        if is_annotation:
-            specs.append((label, "", 0.0, 1.0, 0, 1, nsamp, True))
-            continue
-        pmin = _number(fields["pmin"][i], f"'physical minimum' {where}")
-        pmax = _number(fields["pmax"][i], f"'physical maximum' {where}")
-        dmin = _number(fields["dmin"][i], f"'digital minimum' {where}", integer=True)
-        dmax = _number(fields["dmax"][i], f"'digital maximum' {where}", integer=True)
-        if dmax <= dmin:
-            raise _FieldError(f"header field 'digital maximum' {where} ({dmax}) must exceed 'digital minimum' ({dmin})")
-        if pmax == pmin:
-            raise _FieldError(f"header field 'physical maximum' {where} equals 'physical minimum' ({pmin})")
-        for name, value in (("digital minimum", dmin), ("digital maximum", dmax)):
-            if not -digital_limit <= value < digital_limit:
-                out_of_range.append(f"'{name}' {where} = {value}")
-        specs.append((label, _text(fields["dim"][i]), pmin, pmax, dmin, dmax, nsamp, False))
-
-    if out_of_range:
-        logger.warning(
-            "file %r: header field(s) outside the %d-bit range: %s; samples are scaled with the "
-            "header's figures", str(path), 8 * width, "; ".join(out_of_range),
-        )
-    record_samples = sum(s[6] for s in specs)
-    record_bytes = record_samples * width
-    data_bytes = max(size - header_bytes, 0)
-    available = data_bytes // record_bytes if record_bytes else 0
-    if n_records == -1:
-        n_records = available
-    elif n_records < 0:
+    signals = _parse_signals(_signal_fields(block, ns), width, path)
+    if record_duration <= 0 and any(not s.annotation for s in signals):
+        raise _FieldError(f"header field 'duration of a data record' is {record_duration}; must be > 0")
+    if n_records < -1:
         raise _FieldError(f"header field 'number of data records' is {n_records}")
-    elif n_records > available:
-        missing = n_records * record_bytes - data_bytes
+    return _Header(width, kind, _start_time(head[168:176], head[176:184]), header_bytes, head[192:236],
+                   n_records, record_duration, signals)
+
+
+def _check_size(header: _Header, path: Path) -> int:
+    """Number of data records to read; a truncated file raises."""
+    record_bytes = sum(s.n_samples for s in header.signals) * header.width
+    data_bytes = max(path.stat().st_size - header.header_bytes, 0)
+    available = data_bytes // record_bytes if record_bytes else 0
+    if header.n_records == -1:
+        return available
+    if header.n_records > available:
+        missing = header.n_records * record_bytes - data_bytes
         raise _FieldError(
-            f"data section is truncated: header field 'number of data records' says {n_records}, "
+            f"data section is truncated: header field 'number of data records' says {header.n_records}, "
             f"the file holds {available} complete records ({missing} bytes missing)"
         )
-    elif n_records < available or data_bytes % record_bytes:
-        logger.warning("file %r: %d bytes after the last data record are ignored", str(path),
-                       data_bytes - n_records * record_bytes)
-    signals = [s for s in specs if not s[7]]
-    if record_duration <= 0 and signals:
-        raise _FieldError(f"header field 'duration of a data record' is {record_duration}; must be > 0")
+    extra = data_bytes - header.n_records * record_bytes
+    if extra:
+        logger.warning("file %r: %d bytes after the last data record are ignored", str(path), extra)
+    return header.n_records
 
-    data = (np.memmap(path, dtype=np.uint8, mode="r", offset=header_bytes, shape=(n_records, record_bytes))
+
+def _check_contiguous(keeping: list[float | None], record_duration: float) -> None:
+    """EDF+D: accept only data records that follow each other without gaps."""
+    first = keeping[0] or 0.0
+    for rec, stamp in enumerate(keeping):
+        if stamp is not None and abs(stamp - first - rec * record_duration) > 1e-3:
+            raise _FieldError(
+                f"EDF+D (discontinuous) data records with gaps are not supported: data record "
+                f"{rec + 1} starts at {stamp:g} s, {first + rec * record_duration:g} s expected"
+            )
+
+
+def _open_raw(path: Path) -> _Source:
+    header = _parse_header(path)
+    n_records = _check_size(header, path)
+    width, specs = header.width, header.signals
+    record_bytes = sum(s.n_samples for s in specs) * width
+    data = (np.memmap(path, dtype=np.uint8, mode="r", offset=header.header_bytes, shape=(n_records, record_bytes))
             if n_records else np.zeros((0, record_bytes), np.uint8))
-    starts = np.concatenate([[0], np.cumsum([s[6] for s in specs])]) * width
-
-    def digital(i: int) -> np.ndarray:
-        raw = np.ascontiguousarray(data[:, starts[i]: starts[i + 1]])
-        if width == 2:
-            return raw.view("<i2").reshape(-1)
-        b = raw.reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        return (v ^ 0x800000) - 0x800000
+    starts = np.concatenate([[0], np.cumsum([s.n_samples for s in specs])]) * width
 
     annotations: list[tuple[float, float, str]] = []
     keeping: list[float | None] = []
-    annotation_index = [i for i, s in enumerate(specs) if s[7]]
+    annotation_index = [i for i, s in enumerate(specs) if s.annotation]
     for rec in range(n_records):
         for k, i in enumerate(annotation_index):
             stamp, items = _parse_tals(bytes(data[rec, starts[i]: starts[i + 1]]))
             annotations.extend(items)
             if k == 0:
                 keeping.append(stamp)
-    if reserved[:5] in (b"EDF+D", b"BDF+D") and keeping:
-        first = keeping[0] or 0.0
-        for rec, stamp in enumerate(keeping):
-            if stamp is not None and abs(stamp - first - rec * record_duration) > 1e-3:
-                raise _FieldError(
-                    f"EDF+D (discontinuous) data records with gaps are not supported: data record "
-                    f"{rec + 1} starts at {stamp:g} s, {first + rec * record_duration:g} s expected"
-                )
-    index = [i for i, s in enumerate(specs) if not s[7]]
+    if header.reserved[:5] in (b"EDF+D", b"BDF+D") and keeping:
+        _check_contiguous(keeping, header.record_duration)
+
+    index = [i for i, s in enumerate(specs) if not s.annotation]
 
     def read(k: int) -> np.ndarray:
-        _, _, pmin, pmax, dmin, dmax, _, _ = specs[index[k]]
-        gain = (pmax - pmin) / (dmax - dmin)
-        return (digital(index[k]).astype(np.float64) - dmin) * gain + pmin
+        i = index[k]
+        raw = np.ascontiguousarray(data[:, starts[i]: starts[i + 1]])
+        if width == 2:
+            digital = raw.view("<i2").reshape(-1).astype(np.float64)
+        else:
+            b = raw.reshape(-1, 3).astype(np.int32)
+            digital = (((b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) ^ 0x800000) - 0x800000).astype(np.float64)
+        s = specs[i]
+        return (digital - s.dmin) * ((s.pmax - s.pmin) / (s.dmax - s.dmin)) + s.pmin
 
+    signals = [specs[i] for i in index]
     return _Source(
-        labels=[s[0] for s in signals],
-        units=[s[1] for s in signals],
-        sfreqs=[s[6] / record_duration for s in signals],
-        start=start,
+        labels=[s.label for s in signals],
+        units=[s.unit for s in signals],
+        sfreqs=[s.n_samples / header.record_duration for s in signals],
+        start=header.start,
         annotations=annotations,
         read=read,
         backend="tolerant",
-        filetype=kind + ("+" if reserved[:4] in (b"EDF+", b"BDF+") else ""),
+        filetype=header.kind + ("+" if header.reserved[:4] in (b"EDF+", b"BDF+") else ""),
     )
 
 
