@@ -112,13 +112,13 @@ def _read_jsonl(path: Path, what: str) -> list[tuple[int, dict]]:
     return out
 
 
-def _truth(value, where: str) -> str:
+def _truth(value, where: str, what: str = "ground-truth stage") -> str:
     try:
         stage = to_aasm(str(value))
     except ValueError:
         stage = None
     if stage is None:
-        raise ValueError(f"{where}: ground-truth stage {value!r} is not one of {', '.join(STAGES)}")
+        raise ValueError(f"{where}: {what} {value!r} is not one of {', '.join(STAGES)}")
     return stage
 
 
@@ -204,13 +204,19 @@ def load_answers(path: str | Path, questions: dict[str, dict] | None = None,
         sample_id = str(meta.get("sample_id") or (q or {}).get("sample_id") or qid)
         text = str(rec.get("text") or "")
         if meta.get("pred") not in (None, ""):
-            pred, reason = _truth(meta["pred"], where + " metadata.pred"), "label scoring"
+            pred, reason = _truth(meta["pred"], where, "metadata.pred"), "label scoring"
         else:
             parsed = parse_answer(text)
             pred, reason = parsed.stage, parsed.reason
         probs = None
         if isinstance(meta.get("probs"), dict):
-            pmap = {to_aasm(str(k)): float(v) for k, v in meta["probs"].items()}
+            pmap: dict[str, float] = {}
+            for k, v in meta["probs"].items():
+                st = _truth(k, where, "metadata.probs key")
+                try:
+                    pmap[st] = pmap.get(st, 0.0) + float(v)
+                except (TypeError, ValueError):
+                    raise ValueError(f"{where}: metadata.probs[{k!r}] is {v!r}, not a number") from None
             probs = tuple(pmap.get(s, 0.0) for s in STAGES)
         night, subject, epoch = _place(sample_id, manifest, len(out))
         out.append(EpochResult(sample_id, night, subject, epoch, truth, pred, reason, text, probs))
@@ -616,6 +622,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logger.info("report settings: %s", vars(args))
     if not args.answers and not args.predictions and not args.yasa:
         print("eeg-vlm report: give at least one --answers or --predictions file (or --yasa)", file=sys.stderr)
         return 2

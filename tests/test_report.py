@@ -251,3 +251,20 @@ def test_published_figures_are_in_the_sources():
     for p in pub.FIELD_ANCHORS:
         for v in p.printed.values():
             assert v in field, (p.system, v)
+
+
+def test_label_scoring_probs_and_yasa_flag(tmp_path, capsys):
+    rows = [{"question_id": f"R1/{e:06d}", "text": "R", "metadata": {
+        "stage": "REM", "pred": "R", "probs": {"W": 0.1, "N1": 0.1, "N2": 0.1, "N3": 0.1, "R": 0.6}}} for e in range(3)]
+    a = _write_jsonl(tmp_path / "a.jsonl", rows)
+    assert main(["--answers", str(a), "--out", str(tmp_path / "o"), "--n-boot", "10"]) == 0
+    with open(tmp_path / "o" / "epochs_a.csv", newline="") as fh:
+        got = list(csv.DictReader(fh))
+    assert [r["pred"] for r in got] == ["REM"] * 3 and got[0]["prob_REM"] == "0.600000"
+    assert (tmp_path / "o" / "hypnodensity_a_R1.png").is_file()
+    bad = _write_jsonl(tmp_path / "b.jsonl", [{"question_id": "R1/000000", "text": "W",
+                                                "metadata": {"stage": "W", "probs": {"W": 1.0, "X": 0.0}}}])
+    assert main(["--answers", str(bad), "--out", str(tmp_path / "o2")]) == 2
+    assert "line 1: metadata.probs key 'X' is not one of W, N1" in capsys.readouterr().err
+    assert main(["--answers", str(a), "--yasa", "--out", str(tmp_path / "o3")]) == 2
+    assert "--yasa needs --manifest" in capsys.readouterr().err
