@@ -155,6 +155,7 @@ def test_hypnogram_starting_later_is_shifted(tmp_path, eeg_signals):
 # ----------------------------------------------------------------------------- real files
 
 
+@pytest.mark.realdata
 def test_short_psg_channels_and_units(shared_data):
     rec = read_edf(shared_data / "sleep-edf" / "short_psg.edf")
     assert rec.meta["reader"] == "pyedflib"
@@ -164,6 +165,7 @@ def test_short_psg_channels_and_units(shared_data):
     assert 5 < np.std(fpz.data) < 200  # µV, not V
 
 
+@pytest.mark.realdata
 def test_edge_case_bad_digital_min_matches_text_export(shared_data):
     path = shared_data / "edge-cases" / "dreams_excerpt3_bad_digital_min.edf"
     rec = read_edf(path, channels=["C3-A1", "FP1-A1"])
@@ -176,6 +178,7 @@ def test_edge_case_bad_digital_min_matches_text_export(shared_data):
     assert 5 < np.std(c3.data) < 200
 
 
+@pytest.mark.realdata
 def test_edge_case_non_ascii_labels(shared_data):
     path = shared_data / "edge-cases" / "nox_non_ascii_labels.edf"
     rec = read_edf(path, channels=["C3-M2", "E1-M2", "1 Impédance"])
@@ -189,6 +192,7 @@ def test_edge_case_non_ascii_labels(shared_data):
     assert rec.scoring is None
 
 
+@pytest.mark.realdata
 def test_st7132_hypnogram_needs_fallback(shared_data):
     notes = read_edf_annotations(shared_data / "sleep-edf" / "hypnograms" / "ST7132JR-Hypnogram.edf")
     assert len(notes) == 116

@@ -22,6 +22,7 @@ def test_sleep_edf_identity():
     assert sleep_edf_identity("/x/ST7132J0-PSG.edf") == ("ST7132J0", "ST713", "2")
 
 
+@pytest.mark.realdata
 def test_short_psg_gives_ten_wake_epochs(shared_data):
     folder = shared_data / "sleep-edf"
     rec = read_sleep_edf(folder / "short_psg.edf", folder / "SC4001EC-Hypnogram.edf", channels=["Fpz-Cz"])
@@ -46,6 +47,7 @@ def _epoch_counts(path: Path) -> Counter:
     return Counter(labels.labels)
 
 
+@pytest.mark.realdata
 def test_cassette_hypnograms_epoch_counts(shared_data):
     folder = shared_data / "sleep-edf" / "hypnograms"
     total: Counter = Counter()
@@ -59,6 +61,7 @@ def test_cassette_hypnograms_epoch_counts(shared_data):
     })
 
 
+@pytest.mark.realdata
 def test_telemetry_hypnogram_refused_by_pyedflib_is_read(shared_data):
     path = shared_data / "sleep-edf" / "hypnograms" / "ST7132JR-Hypnogram.edf"
     assert _epoch_counts(path) == Counter({
@@ -174,6 +177,7 @@ def _expected_dreams(hypnogram: Path) -> tuple[Counter, int]:
     return counts, ambiguous
 
 
+@pytest.mark.realdata
 @pytest.mark.parametrize("n, rate", [(1, 100.0), (2, 200.0), (3, 50.0), (4, 200.0), (5, 200.0)])
 def test_dreams_excerpts(shared_data, n, rate):
     folder = shared_data / "dreams"
@@ -189,6 +193,7 @@ def test_dreams_excerpts(shared_data, n, rate):
     assert len(ep) + sum(ep.dropped.values()) == 60
 
 
+@pytest.mark.realdata
 def test_dreams_rate_errors(shared_data, tmp_path):
     folder = shared_data / "dreams"
     with pytest.raises(ValueError, match="the sampling rate is not in DREAMS text files; pass sfreq"):
