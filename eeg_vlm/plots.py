@@ -213,13 +213,16 @@ def hypnodensity_figure(epochs: Sequence[int], probs: np.ndarray, truth: Sequenc
     else:
         ax = fig.add_subplot(1, 1, 1)
         ax.set_title(title or "Hypnodensity", fontsize=11)
-    x = np.repeat(ep, 2) * to_h
-    x[1::2] += to_h
-    bottom = np.zeros(x.shape)
-    for i, s in enumerate(STAGES):
-        y = np.repeat(p[:, i], 2)
-        ax.fill_between(x, bottom, bottom + y, color=STAGE_COLORS[s], linewidth=0, label=s)
-        bottom = bottom + y
+    # one polygon per run of consecutive epochs, so that gaps stay empty
+    breaks = np.flatnonzero(np.diff(ep) != 1) + 1
+    for k, seg in enumerate(np.split(np.arange(ep.size), breaks)):
+        x = np.repeat(ep[seg], 2) * to_h
+        x[1::2] += to_h
+        bottom = np.zeros(x.shape)
+        for i, s in enumerate(STAGES):
+            y = np.repeat(p[seg, i], 2)
+            ax.fill_between(x, bottom, bottom + y, color=STAGE_COLORS[s], linewidth=0, label=s if k == 0 else None)
+            bottom = bottom + y
     ax.set_ylim(0, 1)
     ax.set_ylabel("probability")
     ax.set_xlabel("time (h, from epoch 0)")

@@ -268,3 +268,19 @@ def test_label_scoring_probs_and_yasa_flag(tmp_path, capsys):
     assert "line 1: metadata.probs key 'X' is not one of W, N1" in capsys.readouterr().err
     assert main(["--answers", str(a), "--yasa", "--out", str(tmp_path / "o3")]) == 2
     assert "--yasa needs --manifest" in capsys.readouterr().err
+
+
+def test_hypnodensity_leaves_gaps_empty_and_checks_shape(tmp_path):
+    from eeg_vlm.plots import hypnodensity_figure, save_png
+
+    epochs = list(range(20)) + list(range(40, 60))  # 20 dropped epochs in the middle
+    probs = np.random.default_rng(0).dirichlet(np.ones(5), 40)
+    path = save_png(hypnodensity_figure(epochs, probs, ["N2"] * 40, "gap"), tmp_path / "hd.png")
+    img = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
+    h, w = img.shape
+    middle = img[int(0.4 * h):int(0.8 * h), int(0.47 * w):int(0.5 * w)]  # the gap, inside the axes
+    left = img[int(0.4 * h):int(0.8 * h), int(0.15 * w):int(0.18 * w)]  # densities
+    assert (middle > 245).mean() > 0.95
+    assert (left > 245).mean() < 0.2
+    with pytest.raises(ValueError, match=r"probs must have shape \(n_epochs, 5\), got \(40, 4\)"):
+        hypnodensity_figure(epochs, probs[:, :4])
