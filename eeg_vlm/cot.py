@@ -140,6 +140,9 @@ class Evidence:
     gloss : str
         Why the scored stage stands when its criterion is not met as measured (empty:
         the stage's general reason).
+    n_criterion : int
+        How many leading ``support`` facts restate the criterion's own features (left
+        out after ``short`` when the criterion is met).
     """
 
     stage: str
@@ -150,6 +153,7 @@ class Evidence:
     short: str = ""
     shortfall: str = ""
     gloss: str = ""
+    n_criterion: int = 0
 
 
 def _f2(x: float) -> str:
@@ -191,6 +195,12 @@ def _eog_text(d: EpochDescription) -> str:
     if d.n_eye_movements is None:
         return "no EOG channel"
     return f"{_plural(d.n_eye_movements, 'rapid eye movement')} on the EOG" if d.n_eye_movements else "no rapid eye movements on the EOG"
+
+
+def _few_slow_waves(d: EpochDescription) -> str:
+    if d.slow_wave_fraction == 0:
+        return "no slow waves reach 75 µV"
+    return f"slow waves of at least 75 µV cover only {_pct(d.slow_wave_fraction)} of the epoch"
 
 
 def assess(d: EpochDescription) -> dict[str, Evidence]:
@@ -237,6 +247,7 @@ def assess(d: EpochDescription) -> dict[str, Evidence]:
         support.append(f"fast activity is present (beta {_f2(beta)})")
     if emg is not None and emg >= 1.0:
         support.append(f"chin tone is at {emg:.1f}× the night's median")
+    n_criterion = len(support)
     if rems:
         support.append(f"the EOG shows {_plural(rems, 'eye movement')}")
     if d.amplitude_uv >= 50.0:
@@ -249,7 +260,8 @@ def assess(d: EpochDescription) -> dict[str, Evidence]:
     if emg is not None:
         shortfall += f" and chin tone is not raised ({emg:.1f}× the median)"
     out["W"] = Evidence(
-        "W", status, "alpha rhythm, fast activity or high chin tone", finding, support, ", ".join(short), shortfall
+        "W", status, "alpha rhythm, fast activity or high chin tone", finding, support, ", ".join(short), shortfall,
+        n_criterion=n_criterion,
     )
 
     # N1 ----------------------------------------------------------------------------
@@ -263,16 +275,18 @@ def assess(d: EpochDescription) -> dict[str, Evidence]:
     support = []
     if theta >= 0.10:
         support.append(f"theta activity is present ({_f2(theta)})")
+    n_criterion = len(support)
     if alpha < 0.15:
         support.append(f"alpha is attenuated ({_f2(alpha)})")
     if n2_events == 0:
         support.append("no spindles or K-complexes are present")
     if d.slow_wave_fraction < _SW_N3:
-        support.append(f"slow waves cover only {_pct(d.slow_wave_fraction)} of the epoch")
+        support.append(_few_slow_waves(d))
     out["N1"] = Evidence(
         "N1", status, "low-amplitude mixed-frequency (4–7 Hz) activity replacing alpha", finding, support,
         f"mixed-frequency activity with theta {_f2(theta)}",
         f"theta ({_f2(theta)}) does not dominate a mixed-frequency background (delta {_f2(delta)}, alpha {_f2(alpha)})",
+        n_criterion=n_criterion,
     )
 
     # N2 ----------------------------------------------------------------------------
@@ -293,8 +307,9 @@ def assess(d: EpochDescription) -> dict[str, Evidence]:
         support.append(_events_text(d).replace(" detected", "") + " are present")
     if sigma >= 0.03 and not n2_events:
         support.append(f"sigma activity is present ({_f2(sigma)})")
+    n_criterion = len(support)
     if d.slow_wave_fraction < _SW_N3:
-        support.append(f"slow waves cover {_pct(d.slow_wave_fraction)} of the epoch, below the 20% of N3")
+        support.append(_few_slow_waves(d) if d.slow_wave_fraction == 0 else f"{_few_slow_waves(d)}, below the 20% of N3")
     if alpha < 0.10:
         support.append(f"alpha is low ({_f2(alpha)})")
     if rems == 0:
@@ -306,6 +321,7 @@ def assess(d: EpochDescription) -> dict[str, Evidence]:
          if n2_events else "no spindle or K-complex is detected in this epoch"),
         ("the slow-wave share is measured on one channel with a fixed filter, and the scored N2 is "
          "consistent with the spindles and K-complexes" if n2_events else ""),
+        n_criterion=n_criterion,
     )
 
     # N3 ----------------------------------------------------------------------------
@@ -352,6 +368,7 @@ def assess(d: EpochDescription) -> dict[str, Evidence]:
         support.append(f"the EOG shows {_plural(rems, 'rapid eye movement')}")
     if low_tone:
         support.append(f"chin tone is low ({emg:.1f}× the night's median)")
+    n_criterion = len(support)
     if n2_events == 0:
         support.append("no spindles or K-complexes are present")
     if theta >= 0.12:
@@ -368,7 +385,7 @@ def assess(d: EpochDescription) -> dict[str, Evidence]:
         shortfall = "spindles or K-complexes are present"
     out["REM"] = Evidence(
         "REM", status, "rapid eye movements with low chin tone and low-amplitude mixed-frequency EEG", finding,
-        support, f"{_plural(rems or 0, 'rapid eye movement')} with low chin tone", shortfall,
+        support, f"{_plural(rems or 0, 'rapid eye movement')} with low chin tone", shortfall, n_criterion=n_criterion,
     )
     return out
 
@@ -410,7 +427,7 @@ def _join(facts: Sequence[str]) -> str:
 def _weigh_other(other: Evidence, label_ev: Evidence, label: str) -> str:
     """A weighing sentence for evidence pointing to ``other.stage`` instead of ``label``."""
     if label_ev.status == "met":
-        facts = _join([label_ev.short, *label_ev.support[:2]])
+        facts = _join([label_ev.short, *label_ev.support[label_ev.n_criterion :][:2]])
         return f"{WEIGHING} {facts} argue for {label}, which outweighs this; not {other.stage}."
     facts = _join(label_ev.support[:3])
     if facts:
