@@ -24,7 +24,7 @@ def _args(out: Path, *extra: str) -> list[str]:
     return ["--answers", str(FIX / "answers_cot.jsonl"), "--answers", str(FIX / "answers_labels.jsonl"),
             "--questions", str(FIX / "eeg_eval.jsonl"), "--predictions", str(FIX / "predictions.csv"),
             "--manifest", str(FIX / "manifest.csv"), "--names", *NAMES, "--out", str(out),
-            "--n-boot", "200", *extra]
+            "--n-boot", "200", "--max-nights", "2", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -140,11 +140,12 @@ def test_pngs_exist_and_are_sane(report_dir):
     pngs = sorted(p.name for p in report_dir.glob("*.png"))
     assert "f1_bars.png" in pngs
     assert sum(n.startswith("confusion_") for n in pngs) == 3
-    assert sum(n.startswith("hypnogram_") for n in pngs) == 3 * 4  # runs x nights
+    assert sum(n.startswith("hypnogram_") for n in pngs) == 3 * 2  # runs x first 2 of 4 nights (--max-nights)
     # probabilities exist for the label-scoring run and the classifier only
-    assert sum(n.startswith("hypnodensity_") for n in pngs) == 2 * 4
+    assert sum(n.startswith("hypnodensity_") for n in pngs) == 2 * 2
+    assert "hypnogram_resnet18_SYN02A.png" in pngs and "hypnogram_resnet18_SYN03A.png" not in pngs
     for name in ("f1_bars.png", "confusion_fusion_add_cot_stagewise.png",
-                 "hypnogram_fusion_add_cot_stagewise_SYN01A.png", "hypnodensity_resnet18_SYN03B.png"):
+                 "hypnogram_fusion_add_cot_stagewise_SYN01A.png", "hypnodensity_resnet18_SYN02A.png"):
         img = np.asarray(Image.open(report_dir / name).convert("L"), dtype=np.float64)
         assert img.shape[0] >= 300 and img.shape[1] >= 500
         assert img.std() > 10  # not blank
