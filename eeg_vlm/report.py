@@ -593,7 +593,11 @@ def _check_protocol(protocol: str | None, manifest: dict[str, ManifestRow] | Non
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="eeg-vlm report", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="eeg-vlm report",
+        description="Score answers.jsonl files and classifier predictions (pooled, per night, subject-bootstrap "
+                    "intervals), write the EEG-VLM / PSG-LLaVA tables with the published rows beside ours "
+                    "(Markdown, CSV, LaTeX), and draw confusion matrices, hypnograms, F1 bars, hypnodensities.")
     p.add_argument("--answers", action="append", default=[], metavar="A.jsonl", help="answers.jsonl (repeatable)")
     p.add_argument("--predictions", action="append", default=[], metavar="P.csv",
                    help="classifier predictions CSV: sample_id, stage, pred[, prob_W ...] (repeatable)")
