@@ -4,7 +4,8 @@ An answer is read in two steps:
 
 1. **Final line.** Training answers end with one structured line (``"Sleep stage: N2"``);
    close variants are accepted too (``"Final answer: REM"``, ``"Answer: stage 2"``,
-   ``"... so the final answer is N3."``, or a line that is nothing but a stage). When the
+   ``"... so the final answer is N3."``, ``"Conclusion: ..., the epoch is N2."``, or a line
+   that is nothing but a stage). When the
    last non-empty line states exactly one stage this way, that stage is the answer, whatever
    the reasoning above it discussed.
 2. **Free text.** Otherwise every stage name or synonym in the text is located (with word
@@ -59,6 +60,13 @@ _FINAL_RE = re.compile(
     rf"(?:^[\W_]*|[.;!?]\s+|\b(?:therefore|thus|hence|so|overall|finally|in\s+(?:conclusion|summary))\b[\s,:]*)"
     rf"(?:(?:the|my|our)\s+)?(?P<label>{_LABEL_RE})\s*"
     rf"(?:[:=]|[-\u2013\u2014]|\bis\b|\bwas\b|(?<=stage)(?=\s))\s*(?P<value>[^\n]*?)\s*$",
+    re.IGNORECASE,
+)
+
+# A concluding clause at the end of the last line: "..., so the epoch is N2."
+_CONCLUSION_RE = re.compile(
+    r"\b(?:the|this)\s+(?:epoch|sleep\s+stage|stage|answer)\s+(?:is|was)\s+"
+    r"(?:(?:most\s+)?likely\s+|probably\s+|therefore\s+|best\s+scored\s+as\s+)?(?P<value>[^\n]*?)\s*$",
     re.IGNORECASE,
 )
 
@@ -213,6 +221,11 @@ def _final_line(text: str) -> tuple[str, tuple[int, int]] | None:
             stage = _lookup_value(m.group("value"))
             if stage is not None:
                 return stage, (start + m.start("label"), start + m.end("value"))
+    m = _CONCLUSION_RE.search(plain)
+    if m:
+        stage = _lookup_value(m.group("value"))
+        if stage is not None:
+            return stage, (start + m.start(), start + m.end("value"))
     return None
 
 

@@ -166,3 +166,41 @@ def test_final_line_label_must_start_a_sentence(text, expected):
     assert parsed.stage == expected, parsed
     if text.startswith(("This", "Spindles")):
         assert parsed.source != "final-line"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Step 5 — REM: not assessed.\nConclusion: weighing all steps, the epoch is N2.", "N2"),
+    ("Spindles are absent and delta dominates, so the epoch is most likely N3.", "N3"),
+    ("Taken together the sleep stage is REM", "REM"),
+    ("Alpha is absent, so the epoch is not W.", None),
+    ("The epoch is N2 or N3.", None),
+])
+def test_concluding_clause_on_the_last_line(text, expected):
+    parsed = parse_answer(text)
+    assert parsed.stage == expected, parsed
+    if expected is not None:
+        assert parsed.source == "final-line"
+
+
+def test_training_answers_parse_with_and_without_their_final_line():
+    """Real rationales (eeg_vlm.cot on measured epochs) read back as their stage."""
+    try:
+        cot = importlib.import_module("eeg_vlm.cot")
+        detectors = importlib.import_module("eeg_vlm.detectors")
+    except ImportError:
+        pytest.skip("eeg_vlm.cot / eeg_vlm.detectors are not present")
+    import numpy as np
+
+    data = np.random.default_rng(0).normal(0, 30, (4, 1, 3000)).astype(np.float32)
+    descs = detectors.describe_epochs(data, ["EEG Fpz-Cz"], 100.0)
+    concluded = 0
+    for i, d in enumerate(descs):
+        for stage in STAGES:
+            for variant in cot.COT_VARIANTS:
+                text = cot.rationale(d, stage, variant, key=str(i))
+                assert parse_answer(text).stage == stage, (variant, text)
+            body = cot.rationale(d, stage, "stagewise", key=str(i)).rsplit("\n", 1)[0]
+            if " the epoch is " in body.splitlines()[-1]:  # "Conclusion: weighing all steps, the epoch is N2."
+                assert parse_answer(body).stage == stage, body
+                concluded += 1
+    assert concluded > 0
