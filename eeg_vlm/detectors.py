@@ -355,6 +355,14 @@ def _waves(y: np.ndarray) -> np.ndarray:
     return np.stack([down[:-1], down[1:]], axis=1)
 
 
+def _wave_ptp(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Peak-to-peak amplitude of each consecutive wave ``(start, stop)`` of ``y``."""
+    seg = y[w[0, 0] : w[-1, 1]]
+    starts = w[:, 0] - w[0, 0]
+    # waves are consecutive (each stops where the next starts), so reduceat spans them exactly
+    return np.maximum.reduceat(seg, starts) - np.minimum.reduceat(seg, starts)
+
+
 # ----------------------------------------------------------------------------- spindles
 
 
@@ -470,9 +478,7 @@ def _slow_waves_one(y: np.ndarray, sfreq: float, freq: tuple[float, float], min_
     w = _waves(y)
     if len(w) == 0:
         return [], 0.0
-    ptp = np.maximum.reduceat(y, w[:, 0])[: len(w)] - np.minimum.reduceat(y, w[:, 0])[: len(w)]
-    # reduceat spans start[i]..start[i+1]; the last wave must stop at its own end
-    ptp[-1] = np.ptp(y[w[-1, 0] : w[-1, 1]])
+    ptp = _wave_ptp(y, w)
     dur = (w[:, 1] - w[:, 0]) / sfreq
     in_band = (dur >= 1.0 / freq[1]) & (dur <= 1.0 / freq[0])
     max_ptp = float(ptp[in_band].max()) if in_band.any() else 0.0
@@ -534,7 +540,7 @@ def _k_complexes_one(
     w = _waves(y)
     if len(w) < 3:
         return []
-    ptp = np.array([np.ptp(y[a:b]) for a, b in w])
+    ptp = _wave_ptp(y, w)
     background = float(np.median(ptp))
     if not background > 0:
         return []
@@ -599,19 +605,20 @@ def _rems_one(
 ) -> list[EyeMovement]:
     background = float(np.percentile(np.sqrt(_moving_mean(y**2, round(sfreq))), 20))
     min_amplitude = max(min_amplitude, standout * background)
-    slope = np.gradient(y) * sfreq
+    slope = np.abs(np.gradient(y)) * sfreq
     peaks, _ = signal.find_peaks(y)
     troughs, _ = signal.find_peaks(-y)
     ext = np.sort(np.concatenate([peaks, troughs]))
+    if len(ext) < 2:
+        return []
+    prev, cur = ext[:-1], ext[1:]
+    amp = np.abs(y[cur] - y[prev])
+    rise = (cur - prev) / sfreq
     events: list[EyeMovement] = []
-    for prev, cur in zip(ext[:-1], ext[1:]):
-        amp = abs(float(y[cur] - y[prev]))
-        rise = (cur - prev) / sfreq
-        if amp < min_amplitude or rise > max_rise:
-            continue
-        steep = float(np.abs(slope[prev : cur + 1]).max())
+    for i in np.flatnonzero((amp >= min_amplitude) & (rise <= max_rise)):
+        steep = float(slope[prev[i] : cur[i] + 1].max())
         if steep >= min_slope:
-            events.append(EyeMovement(float(cur / sfreq), amp, float(rise), steep))
+            events.append(EyeMovement(float(cur[i] / sfreq), float(amp[i]), float(rise[i]), steep))
     return events
 
 

@@ -79,6 +79,7 @@ def test_band_powers_tile_the_total_band_and_find_a_pure_rhythm():
     assert all(float(v) == 0.0 for v in det.band_powers(np.zeros(3000), sf).values())
 
 
+@pytest.mark.realdata
 def test_yasa_n3_epoch_is_delta_dominated_with_few_large_slow_waves(shared_data):
     x = np.loadtxt(shared_data / "yasa" / "data_N3_no-spindles_30sec_100Hz.txt")
     d = det.describe_epoch({"Fpz-Cz": x}, 100.0)
@@ -89,6 +90,7 @@ def test_yasa_n3_epoch_is_delta_dominated_with_few_large_slow_waves(shared_data)
     assert d.eye_movements is None and d.emg_rms_uv is None  # no EOG/EMG channel
 
 
+@pytest.mark.realdata
 def test_yasa_n2_epoch_has_a_spindle_where_the_sigma_envelope_peaks(shared_data):
     sf = 200.0
     x = np.loadtxt(shared_data / "yasa" / "data_N2_spindles_15sec_200Hz.txt")
@@ -106,6 +108,7 @@ def test_yasa_n2_epoch_has_a_spindle_where_the_sigma_envelope_peaks(shared_data)
 # ----------------------------------------------------------------------------- DREAMS
 
 
+@pytest.mark.realdata
 def test_dreams_relative_delta_orders_the_stages(dreams_epochs):
     delta = {st: _mean(v, lambda d: d.relative_power["delta"]) for st, v in dreams_epochs.items()}
     assert {"W", "S1", "S2", "S3", "S4"} <= set(delta)
@@ -116,6 +119,7 @@ def test_dreams_relative_delta_orders_the_stages(dreams_epochs):
     assert delta["S1"] == pytest.approx(0.56, abs=0.04) and delta["W"] == pytest.approx(0.56, abs=0.04)
 
 
+@pytest.mark.realdata
 def test_dreams_alpha_is_high_in_wake_and_s1_only(dreams_epochs):
     alpha = {st: _mean(v, lambda d: d.relative_power["alpha"]) for st, v in dreams_epochs.items()}
     assert alpha["S1"] == pytest.approx(0.18, abs=0.03) and alpha["W"] == pytest.approx(0.14, abs=0.03)
@@ -123,6 +127,7 @@ def test_dreams_alpha_is_high_in_wake_and_s1_only(dreams_epochs):
     assert min(alpha["S1"], alpha["W"]) > 2 * max(alpha["S2"], alpha["S3"], alpha["S4"])
 
 
+@pytest.mark.realdata
 def test_dreams_graphoelements_follow_the_stages(dreams_epochs):
     swf = {st: _mean(v, lambda d: d.slow_wave_fraction) for st, v in dreams_epochs.items()}
     spin = {st: _mean(v, lambda d: d.n_spindles) for st, v in dreams_epochs.items()}
