@@ -21,6 +21,7 @@ starts afresh).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -29,7 +30,7 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,7 @@ __all__ = ["ConvertConfig", "ConvertResult", "convert", "write_record", "build_p
 MANIFEST = "manifest.csv"
 CONVERT_JSON = "convert.json"
 PARTS = ".parts"
+_SCALE_CHUNK = 128  # epochs scaled at once: bounds the float32 copy to ~1.5 MB per channel
 #: convert.json keys that must match for a rerun to resume instead of starting afresh.
 CONFIG_KEYS = ("channels", "style", "sfreq", "epoch_length", "trim_wake", "fmt", "size", "line_width",
                "signals", "png_compress_level", "channel_failure")
@@ -158,7 +160,7 @@ class ConvertResult:
 
 
 # ----------------------------------------------------------------------------- one record
-def write_record(epochs, out_dir: str | Path, config: ConvertConfig) -> list[Row]:
+def write_record(epochs, out_dir: str | Path, config: ConvertConfig, io_threads: int = 4) -> list[Row]:
     """Render and write one recording's epochs; return its manifest rows.
 
     Parameters
@@ -170,6 +172,9 @@ def write_record(epochs, out_dir: str | Path, config: ConvertConfig) -> list[Row
         ``config.signals``, ``signals/<record_id>.npy``.
     config : ConvertConfig
         Style, size, line width.
+    io_threads : int
+        Threads writing image files while the next epochs render (creating a file is
+        mostly waiting on the disk); 0 writes inline.
 
     Returns
     -------
@@ -180,16 +185,26 @@ def write_record(epochs, out_dir: str | Path, config: ConvertConfig) -> list[Row
 
     out_dir = Path(out_dir)
     rid = epochs.record_id
+    (out_dir / "images" / rid).mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
-    img_dir = out_dir / "images" / rid
-    img_dir.mkdir(parents=True, exist_ok=True)
-    for i in range(len(epochs)):
-        scaled = minmax_scale(epochs.data[i])
-        png = encode_png(render_epoch(scaled, config.style, config.size, config.line_width))
-        rel = f"images/{rid}/{int(epochs.epoch[i]):06d}.png"
-        write_bytes_atomic(out_dir / rel, png, durable=False)
-        rows.append(Row(sample_id(rid, int(epochs.epoch[i])), epochs.dataset, epochs.subject, epochs.night,
-                        int(epochs.epoch[i]), float(epochs.onset_s[i]), epochs.stages[i] or "", rel, ""))
+    with ThreadPoolExecutor(max_workers=io_threads) if io_threads > 0 else contextlib.nullcontext() as pool:
+        pending: list[Future] = []
+        for start in range(0, len(epochs), _SCALE_CHUNK):
+            scaled = minmax_scale(epochs.data[start:start + _SCALE_CHUNK])  # (chunk, C, T) in [-1, 1]
+            for j, x in enumerate(scaled):
+                i = start + j
+                k = int(epochs.epoch[i])
+                rel = f"images/{rid}/{k:06d}.png"
+                png = encode_png(render_epoch(x, config.style, config.size, config.line_width))
+                if pool is None:
+                    write_bytes_atomic(out_dir / rel, png, durable=False)
+                else:
+                    pending.append(pool.submit(write_bytes_atomic, out_dir / rel, png, False))
+                rows.append(Row(sample_id(rid, k), epochs.dataset, epochs.subject, epochs.night, k,
+                                float(epochs.onset_s[i]), epochs.stages[i] or "", rel, ""))
+            for f in pending:  # surface write errors; bounds the queue to one chunk
+                f.result()
+            pending.clear()
     if config.signals:
         with atomic_write(out_dir / "signals" / f"{rid}.npy", "wb") as fh:
             np.save(fh, np.ascontiguousarray(epochs.data, dtype=np.float32), allow_pickle=False)

@@ -46,7 +46,7 @@ STYLES: tuple[str, ...] = ("eeg-vlm", "psg-llava")
 DEFAULT_SIZE = 336
 #: zlib level of every PNG written (1: fastest; mostly white images compress well anyway).
 PNG_COMPRESS_LEVEL = 1
-_INK, _PAPER = 0, 255
+_PAPER = 255  # background; the stroke is 0
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -147,11 +147,13 @@ def render_epoch(scaled: np.ndarray, style: str = "eeg-vlm", size: int | tuple[i
     if line_width < 1:
         raise ValueError(f"render: line_width must be >= 1, got {line_width}")
     bands = band_rows(x.shape[0], height, style)
-    x = np.clip(np.nan_to_num(x, nan=0.0), -1.0, 1.0)
+    if not np.isfinite(x).all():
+        x = np.nan_to_num(x, nan=0.0)
+    x = np.clip(x, -1.0, 1.0)
     if x.shape[1] < width:  # fewer samples than columns: interpolate so every column has one
         grid = np.linspace(0, x.shape[1] - 1, width)
         x = np.stack([np.interp(grid, np.arange(x.shape[1]), row) for row in x])
-    img = np.full((height, width), _PAPER, dtype=np.uint8)
+    img = np.full((height, width), _PAPER, dtype=np.uint8)  # margins between bands stay blank
     a, b = (line_width - 1) // 2, line_width - 1 - (line_width - 1) // 2
     for row, (top, bottom) in zip(x, bands):
         y = top + (1.0 - row) * (0.5 * (bottom - top))
@@ -163,9 +165,13 @@ def render_epoch(scaled: np.ndarray, style: str = "eeg-vlm", size: int | tuple[i
             hi_p = np.pad(hi, (b, a), mode="edge")
             lo = np.min(np.lib.stride_tricks.sliding_window_view(lo_p, line_width), axis=1)
             hi = np.max(np.lib.stride_tricks.sliding_window_view(hi_p, line_width), axis=1)
-        rows = np.arange(top, bottom + 1)[:, None]
-        ink = (rows >= lo[None, :]) & (rows <= hi[None, :])
-        img[top:bottom + 1][ink] = _INK
+        lo = np.clip(lo, top, bottom)
+        hi = np.clip(hi, top, bottom)
+        # ink where lo <= row <= hi, as one unsigned comparison: (row - lo) mod 2**16 <= hi - lo
+        rows = np.arange(top, bottom + 1, dtype=np.int32)[:, None]
+        off = (rows - lo[None, :]).astype(np.uint16)
+        paper = off > (hi - lo).astype(np.uint16)[None, :]
+        img[top:bottom + 1] = paper.view(np.uint8) * np.uint8(_PAPER)
     if rgb:
         return np.repeat(img[:, :, None], 3, axis=2)
     return img

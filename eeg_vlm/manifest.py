@@ -16,7 +16,7 @@ import io
 import logging
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from eeg_vlm.fileio import atomic_write
@@ -163,10 +163,8 @@ def manifest_text(rows: Iterable[Row]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(COLUMNS)
-    names = [f.name for f in fields(Row)]
     for row in rows:
-        d = asdict(row)
-        w.writerow([_format(d[n]) for n in names])
+        w.writerow([_format(getattr(row, n)) for n in COLUMNS])
     return buf.getvalue()
 
 
@@ -183,7 +181,7 @@ def write_manifest(path: str | Path, rows: Iterable[Row]) -> Path:
     seen: set[str] = set()
     for i, row in enumerate(rows):
         where = f"file {str(path)!r}, row {i + 1}"
-        _parse_row({k: _format(v) for k, v in asdict(row).items()}, where)
+        _parse_row({n: _format(getattr(row, n)) for n in COLUMNS}, where)
         if row.sample_id in seen:
             raise ValueError(f"{where}: field 'sample_id' {row.sample_id!r} is not unique")
         seen.add(row.sample_id)

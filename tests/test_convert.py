@@ -238,7 +238,11 @@ def _row(**kw):
 
 
 def test_manifest_round_trip(tmp_path):
-    from eeg_vlm.manifest import write_manifest
+    from dataclasses import fields
+
+    from eeg_vlm.manifest import Row, write_manifest
+
+    assert tuple(f.name for f in fields(Row)) == COLUMNS
 
     rows = [_row(), _row(sample_id="R1/000004", epoch=4, onset_s=120.125, stage="REM", split="3")]
     path = write_manifest(tmp_path / "m.csv", rows)
