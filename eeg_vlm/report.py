@@ -49,12 +49,9 @@ from llava.constants import EEG_FUSION_MODES
 logger = logging.getLogger(__name__)
 
 __all__ = ["EpochResult", "Run", "RunResult", "Table", "load_questions", "load_answers", "load_predictions",
-           "parse_settings", "evaluate", "write_report", "main", "COT_VARIANTS", "PROTOCOLS"]
+           "parse_settings", "evaluate", "write_report", "main", "PROTOCOLS"]
 
-#: Chain-of-thought variants of the training answers (the ablation's second axis).
-COT_VARIANTS: tuple[str, ...] = ("none", "single", "stagewise")
 PROTOCOLS: tuple[str, ...] = (pub.PROTOCOL_SUBJECT, pub.PROTOCOL_EPOCH)
-_SETTING_VALUES = {"fusion": EEG_FUSION_MODES, "cot": COT_VARIANTS}
 _EPOCH_S = 30.0
 
 
@@ -250,6 +247,9 @@ def parse_settings(spec: str, where: str = "ablation") -> dict[str, str]:
     Keys are ``fusion`` (none, raw, add) and ``cot`` (none, single, stagewise). A name that
     is not such a spec gives ``{}``; a spec with a bad key or value raises ``ValueError``.
     """
+    from eeg_vlm.cot import COT_VARIANTS  # imported here: it pulls in scipy.signal
+
+    allowed = {"fusion": EEG_FUSION_MODES, "cot": COT_VARIANTS}
     spec = spec.strip()
     if "=" not in spec:
         return {}
@@ -261,8 +261,8 @@ def parse_settings(spec: str, where: str = "ablation") -> dict[str, str]:
         if not sep:
             raise ValueError(f"{where}: {part!r} in {spec!r} is not key=value")
         key, value = key.strip().lower(), value.strip().lower()
-        check_option("key", key, tuple(_SETTING_VALUES), where)
-        out[key] = check_option(key, value, _SETTING_VALUES[key], where)
+        check_option("key", key, tuple(allowed), where)
+        out[key] = check_option(key, value, allowed[key], where)
     return out
 
 
