@@ -247,12 +247,12 @@ def parse_settings(spec: str, where: str = "ablation") -> dict[str, str]:
     Keys are ``fusion`` (none, raw, add) and ``cot`` (none, single, stagewise). A name that
     is not such a spec gives ``{}``; a spec with a bad key or value raises ``ValueError``.
     """
-    from eeg_vlm.cot import COT_VARIANTS  # imported here: it pulls in scipy.signal
-
-    allowed = {"fusion": EEG_FUSION_MODES, "cot": COT_VARIANTS}
     spec = spec.strip()
     if "=" not in spec:
         return {}
+    from eeg_vlm.cot import COT_VARIANTS  # imported here: it pulls in scipy.signal
+
+    allowed = {"fusion": EEG_FUSION_MODES, "cot": COT_VARIANTS}
     out: dict[str, str] = {}
     for part in re.split(r"[,;]\s*", spec):
         if not part:
