@@ -28,12 +28,14 @@ import filecmp
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -105,6 +107,8 @@ class BuildConfig:
     link : str
         ``'hard'`` links images into the image folders (copies across file systems) or
         ``'copy'``.
+    workers : int
+        Processes measuring the records' signals (one record each); 1 = in this process.
     """
 
     manifest: Path
@@ -115,6 +119,7 @@ class BuildConfig:
     eval_split: tuple[str, ...] = ("test",)
     eeg_channel: str | None = None
     link: str = "hard"
+    workers: int = 1
 
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)
@@ -124,6 +129,8 @@ class BuildConfig:
         self.eval_split = _split_spec(self.eval_split, "eval_split")
         check_option("cot", self.cot, cot.COT_VARIANTS, where="build-data")
         check_option("link", self.link, LINK_MODES, where="build-data")
+        if int(self.workers) < 1:
+            raise ValueError(f"build-data: workers must be >= 1, got {self.workers!r}")
         if self.train_split == ("none",) and self.eval_split == ("none",):
             raise ValueError("build-data: train_split and eval_split are both 'none'; nothing to build")
         if self.train_split == ("rest",) and self.eval_split in (("rest",), ("all",), ("none",)):
@@ -234,16 +241,39 @@ def _signal_settings(meta: dict, manifest: Path) -> tuple[list[str], float]:
     return channels, float(sfreq)
 
 
-def _generated_answers(rows: Sequence[Row], train: Sequence[Row], config: BuildConfig, meta: dict) -> dict[str, str]:
-    """Rationales for the ``train`` rows, reasoned from each record's signals."""
-    if config.cot == "none":
-        return {r.sample_id: cot.rationale(None, r.stage, "none") for r in train}
+@dataclass(frozen=True)
+class _RecordTask:
+    """One record's rationale job (picklable, for a process pool)."""
+
+    path: str
+    sample_ids: tuple[str, ...]  # every row of the record, in manifest order (= signal rows)
+    stages: tuple[str, ...]
+    wanted: tuple[bool, ...]
+    channels: tuple[str, ...]
+    sfreq: float
+    variant: str
+    eeg_channel: str | None
+
+
+def _record_answers(task: _RecordTask) -> dict[str, str]:
+    """Rationales of the wanted rows of one record, reasoned from its signals."""
+    data = np.load(task.path, mmap_mode="r", allow_pickle=False)
+    descs = describe_epochs(np.asarray(data, dtype=np.float32), list(task.channels), task.sfreq, eeg=task.eeg_channel)
+    return {
+        sid: cot.rationale(desc, stage, task.variant, key=sid)
+        for sid, stage, want, desc in zip(task.sample_ids, task.stages, task.wanted, descs)
+        if want
+    }
+
+
+def _record_tasks(rows: Sequence[Row], train: Sequence[Row], config: BuildConfig, meta: dict) -> list[_RecordTask]:
+    """One task per record with training rows; signals files are checked here, before any work."""
     channels, sfreq = _signal_settings(meta, config.manifest)
     by_record: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         by_record[r.record_id].append(r)
     wanted = {r.sample_id for r in train}
-    answers: dict[str, str] = {}
+    tasks = []
     for rid in dict.fromkeys(r.record_id for r in train):
         record_rows = by_record[rid]
         path = config.manifest.parent / "signals" / f"{rid}.npy"
@@ -262,10 +292,27 @@ def _generated_answers(rows: Sequence[Row], train: Sequence[Row], config: BuildC
                 f"rows of record {rid!r} and convert.json {len(channels)} channels; expected "
                 f"({len(record_rows)}, {len(channels)}, n_samples)"
             )
-        descs = describe_epochs(np.asarray(data, dtype=np.float32), channels, sfreq, eeg=config.eeg_channel)
-        for row, desc in zip(record_rows, descs):
-            if row.sample_id in wanted:
-                answers[row.sample_id] = cot.rationale(desc, row.stage, config.cot, key=row.sample_id)
+        tasks.append(_RecordTask(
+            str(path), tuple(r.sample_id for r in record_rows), tuple(r.stage for r in record_rows),
+            tuple(r.sample_id in wanted for r in record_rows), tuple(channels), sfreq, config.cot, config.eeg_channel,
+        ))
+    return tasks
+
+
+def _generated_answers(rows: Sequence[Row], train: Sequence[Row], config: BuildConfig, meta: dict) -> dict[str, str]:
+    """Rationales for the ``train`` rows, reasoned from each record's signals."""
+    if config.cot == "none":
+        return {r.sample_id: cot.rationale(None, r.stage, "none") for r in train}
+    tasks = _record_tasks(rows, train, config, meta)
+    answers: dict[str, str] = {}
+    if config.workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            answers.update(_record_answers(task))
+        return answers
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(config.workers, len(tasks)), mp_context=ctx) as pool:
+        for part in pool.map(_record_answers, tasks):
+            answers.update(part)
     return answers
 
 
@@ -455,6 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: %(default)s)")
     ap.add_argument("--eeg-channel", default=None, help="EEG channel the rationales measure (default: the first EEG)")
     ap.add_argument("--copy", action="store_true", help="copy images instead of hard-linking them")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="processes measuring the signals, one record each (default: %(default)s)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress")
     return ap
 
@@ -467,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         config = BuildConfig(
             manifest=Path(args.manifest), out_dir=Path(args.out_dir), cot=args.cot,
             rationales=Path(args.rationales) if args.rationales else None, train_split=(args.train_split,),
-            eval_split=(args.eval_split,), eeg_channel=args.eeg_channel, link="copy" if args.copy else "hard",
+            eval_split=(args.eval_split,), eeg_channel=args.eeg_channel, link="copy" if args.copy else "hard", workers=args.workers,
         )
         logger.info("build-data settings: %s", config)
         res = build_data(config)

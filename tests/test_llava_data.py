@@ -108,7 +108,7 @@ def test_stagewise_build_writes_the_contract_files(dataset, tmp_path):
 def test_build_is_deterministic_and_rerun_keeps_images(dataset, tmp_path):
     cfg = dict(manifest=dataset / "manifest.csv", cot="single", train_split=("train", "val"), link="copy")
     a = build_data(BuildConfig(out_dir=tmp_path / "a", **cfg))
-    build_data(BuildConfig(out_dir=tmp_path / "b", **cfg))
+    build_data(BuildConfig(out_dir=tmp_path / "b", workers=2, **cfg))  # two processes, same bytes
     names = ["eeg_ft.json", "eeg_ft.ids.json", "eeg_eval.jsonl", "eeg_eval.ids.json", "build_data.json"]
     first = {n: (tmp_path / "a" / n).read_bytes() for n in names}
     assert first == {n: (tmp_path / "b" / n).read_bytes() for n in names}
