@@ -181,7 +181,7 @@ class LlavaMetaForCausalLM:
         """Images (B, 3, H, W) -> projected patch tokens ``Hv`` (B, P, hidden)."""
         projector = self.get_model().mm_projector
         zv = self.get_vision_tower()(images)  # (B, P, mm_hidden)
-        return projector(zv.to(_param_dtype(projector, zv.dtype)))
+        return projector(zv.to(device=_param_device(projector, zv.device), dtype=_param_dtype(projector, zv.dtype)))
 
     def encode_eeg_features(self, eeg_features: torch.Tensor) -> torch.Tensor:
         """High-level features ``Zf`` (B, 1, D) -> ``Hf`` (B, 1, hidden) via the shared projector."""
@@ -192,7 +192,8 @@ class LlavaMetaForCausalLM:
                 f"width mm_hidden_size={width}; the features pass through the same mm_projector as the "
                 "CLIP patch features, so both widths must be equal")
         projector = self.get_model().mm_projector
-        return projector(eeg_features.to(_param_dtype(projector, torch.float32)))
+        return projector(eeg_features.to(device=_param_device(projector, eeg_features.device),
+                                         dtype=_param_dtype(projector, torch.float32)))
 
     # -- splicing -------------------------------------------------------------------
     def prepare_inputs_labels_for_multimodal(
@@ -269,13 +270,13 @@ class LlavaMetaForCausalLM:
                 parts.append(emb)
                 part_labels.append(lab)
                 if i < len(slots):
-                    vis = slots[i].to(emb.dtype)
+                    vis = slots[i].to(device=emb.device, dtype=emb.dtype)
                     parts.append(vis)
                     part_labels.append(torch.full((vis.shape[0],), IGNORE_INDEX, dtype=lab.dtype, device=lab.device))
             if not where:
                 # text-only sample: keep the projector in the graph (distributed training needs
                 # every trainable parameter to receive a gradient)
-                parts.append(hv[b][:0].to(parts[0].dtype))
+                parts.append(hv[b][:0].to(device=parts[0].device, dtype=parts[0].dtype))
             new_embeds.append(torch.cat(parts))
             new_labels.append(torch.cat(part_labels))
 
@@ -362,6 +363,12 @@ def _param_dtype(module: nn.Module, default: torch.dtype) -> torch.dtype:
     for p in module.parameters():
         if p.is_floating_point():
             return p.dtype
+    return default
+
+
+def _param_device(module: nn.Module, default: torch.device) -> torch.device:
+    for p in module.parameters():
+        return p.device
     return default
 
 
