@@ -490,7 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--style", choices=STYLES, default="eeg-vlm",
                     help="eeg-vlm: one channel, full height; psg-llava: channels stacked in bands (default: %(default)s)")
     ap.add_argument("--sfreq", type=float, default=100.0, help="target sampling rate in Hz (default: %(default)s)")
-    ap.add_argument("--fmt", default="auto", help="dataset format: auto, sleep-edf, shhs, isruc, mass, dreams, edf")
+    from eeg_vlm.io import FORMATS
+
+    ap.add_argument("--fmt", choices=FORMATS, default="auto", help="dataset format (default: %(default)s)")
     ap.add_argument("--trim-wake", type=_trim, default=30.0,
                     help="minutes of wake kept around the sleep period; 0/none keeps all (default: 30)")
     ap.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),

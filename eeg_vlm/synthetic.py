@@ -295,12 +295,21 @@ def _render_night(labels: list[str], sfreq: float, p: SubjectParams, rng: np.ran
     """Build the four channels (µV, float32) for a hypnogram of R&K labels."""
     n_ep = int(round(EPOCH_S * sfreq))
     n = len(labels) * n_ep
-    jit = {k: np.exp(rng.normal(0, 0.25, len(labels))) for k in ("alpha", "theta", "delta", "beta", "emg")}
+    jit = {k: np.exp(rng.normal(0, 0.35, len(labels))) for k in ("alpha", "theta", "delta", "beta", "emg")}
     amps = {k: np.array([_STAGE_AMPS[lab][k] for lab in labels]) * jit[k] for k in jit}
-    # residual alpha in N1 (drowsy, eyes closed): confusable with W
-    amps["alpha"] *= np.array([rng.uniform(1.0, 3.0) if lab == "1" and rng.random() < 0.4 else 1.0 for lab in labels])
+    drowsy = rng.random(len(labels))
+    # N1 often keeps wake's alpha (drowsy, eyes closed) and drowsy wake gains theta and
+    # loses alpha: the two overlap, as they do for human scorers
+    amps["alpha"] *= np.array([rng.uniform(1.5, 3.5) if lab == "1" and d < 0.5 else 1.0
+                               for lab, d in zip(labels, drowsy)])
+    is_drowsy_w = np.array([lab == "W" and d < 0.25 for lab, d in zip(labels, drowsy)])
+    amps["theta"] *= np.where(is_drowsy_w, 2.5, 1.0)
+    amps["alpha"] *= np.where(is_drowsy_w, 0.5, 1.0)
+    # light N3 ('3') ranges from barely above N2 to deep; N2 sometimes carries some delta
+    amps["delta"] *= np.array([rng.uniform(0.7, 1.1) if lab == "3" else rng.uniform(1.0, 1.8) if lab == "2" and d < 0.2
+                               else 1.0 for lab, d in zip(labels, drowsy)])
     # eyes-open wake has little alpha (and more blinks and saccades, see _events)
-    open_eyes = np.array([lab == "W" and rng.random() < 0.35 for lab in labels])
+    open_eyes = np.array([lab == "W" and not dw and rng.random() < 0.35 for lab, dw in zip(labels, is_drowsy_w)])
     amps["alpha"] *= np.where(open_eyes, 0.25, 1.0)
     smooth = int(2 * sfreq)
     env = {k: _envelope(v, n_ep, smooth) for k, v in amps.items()}
@@ -501,7 +510,10 @@ def write_synthetic_dataset(folder: str | Path, n_subjects: int = 4, hours: floa
 
 def main(argv: list[str] | None = None) -> int:
     """``eeg-vlm synth``: write synthetic PSG nights as Sleep-EDF-style EDF+ files."""
-    ap = argparse.ArgumentParser(prog="eeg-vlm synth", description=main.__doc__)
+    ap = argparse.ArgumentParser(
+        prog="eeg-vlm synth",
+        description="Write synthetic PSG nights as Sleep-EDF-style EDF+ files (SC4ssnE0-PSG.edf + "
+                    "SC4ssnEC-Hypnogram.edf; Fpz-Cz, Pz-Oz, EOG, EMG at 100 Hz).")
     ap.add_argument("--out", default="sleep_data/synthetic_psg", help="output folder (default: %(default)s)")
     ap.add_argument("--subjects", type=int, default=4, help="number of subjects (default: %(default)s)")
     ap.add_argument("--hours", type=float, default=8.0, help="hours per night (default: %(default)s)")

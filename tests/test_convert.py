@@ -277,3 +277,35 @@ def test_manifest_header_and_duplicates(tmp_path):
         read_manifest(path)
     with pytest.raises(FileNotFoundError, match="manifest .*nope.csv'?: not found"):
         read_manifest(tmp_path / "nope.csv")
+
+
+@pytest.mark.realdata
+def test_real_sleep_edf_excerpt(shared_data, tmp_path):
+    """The first 300 s of SC4001E0 (all wake) -> 10 epochs of Fpz-Cz, rendered from µV."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "SC4001E0-PSG.edf").symlink_to(shared_data / "sleep-edf" / "short_psg.edf")
+    (inp / "SC4001EC-Hypnogram.edf").symlink_to(shared_data / "sleep-edf" / "SC4001EC-Hypnogram.edf")
+    res = convert(inp, tmp_path / "out", channels=["Fpz-Cz", "Pz-Oz"], style="psg-llava", trim_wake=None)
+    rows = read_manifest(res.manifest)
+    assert [r.epoch for r in rows] == list(range(10)) and {r.stage for r in rows} == {"W"}
+    sig = np.load(tmp_path / "out" / "signals" / "SC4001E0.npy")
+    assert sig.shape == (10, 2, 3000)
+    assert 5 < float(np.std(sig[:, 0])) < 200  # µV
+    img = np.asarray(Image.open(tmp_path / "out" / rows[0].image))
+    assert img.shape == (336, 336) and (img == 0).any()
+
+
+def test_unscored_recording_gets_empty_stages(tmp_path):
+    """A plain EDF without annotations converts with an empty stage column."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    x = np.random.default_rng(0).standard_normal(100 * 120) * 20
+    w = pyedflib.EdfWriter(str(inp / "night.edf"), 1, file_type=pyedflib.FILETYPE_EDFPLUS)
+    w.setSignalHeaders([dict(label="EEG Fpz-Cz", dimension="uV", sample_frequency=100.0, physical_max=500.0,
+                             physical_min=-500.0, digital_max=32767, digital_min=-32768, prefilter="", transducer="")])
+    w.writeSamples([x])
+    w.close()
+    res = convert(inp, tmp_path / "out", trim_wake=None)
+    rows = read_manifest(res.manifest)
+    assert len(rows) == 4 and {r.stage for r in rows} == {""}
