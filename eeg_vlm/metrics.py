@@ -453,9 +453,11 @@ def yasa_predictions(manifest: str | Path, eeg: str | None = None, eog: str | No
         raw = mne.io.RawArray(cont * 1e-6, info, verbose=False)  # YASA expects volts
         sls = yasa.SleepStaging(raw, eeg_name=eeg, eog_name=eog, emg_name=emg)
         hyp = sls.predict()
-        hyp = getattr(hyp, "hypno", hyp)  # newer YASA returns a Hypnogram object
-        proba = sls.predict_proba()
-        labels = [to_aasm(str(x)) for x in np.asarray(hyp)]
+        # YASA >= 0.7 returns a Hypnogram (values in .hypno, probabilities in .proba);
+        # older versions return an array and offer predict_proba().
+        proba = hyp.proba if hasattr(hyp, "proba") else sls.predict_proba()
+        values = hyp.hypno if hasattr(hyp, "hypno") else hyp
+        labels = [to_aasm(str(x)) for x in np.asarray(values)]
         pcols = {to_aasm(str(c)): c for c in proba.columns}
         for i, (sid, truth) in enumerate(rows):
             probs = {s: float(proba.iloc[i][pcols[s]]) for s in STAGES if s in pcols}

@@ -285,3 +285,23 @@ def test_hypnodensity_leaves_gaps_empty_and_checks_shape(tmp_path):
     assert (left > 245).mean() < 0.2
     with pytest.raises(ValueError, match=r"probs must have shape \(n_epochs, 5\), got \(40, 4\)"):
         hypnodensity_figure(epochs, probs[:, :4])
+
+
+def test_yasa_run(tmp_path):
+    pytest.importorskip("yasa", reason="yasa (optional classical baseline) is not installed")
+    rng = np.random.default_rng(0)
+    n, sf = 40, 100.0
+    (tmp_path / "signals").mkdir()
+    np.save(tmp_path / "signals" / "R1.npy", rng.normal(0, 20, (n, 1, int(30 * sf))).astype(np.float32))
+    (tmp_path / "convert.json").write_text(json.dumps({"channels": ["EEG Fpz-Cz"], "sfreq": sf}))
+    stages = ["W"] * 10 + ["N2"] * 20 + ["REM"] * 10
+    with open(tmp_path / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["sample_id", "dataset", "subject", "night", "epoch", "onset_s", "stage", "image", "split"])
+        for e in range(n):
+            w.writerow([f"R1/{e:06d}", "x", "S1", "R1", e, 30 * e, stages[e], f"i/{e}.png", "test"])
+    out = tmp_path / "o"
+    assert main(["--yasa", "--manifest", str(tmp_path / "manifest.csv"), "--out", str(out), "--n-boot", "10"]) == 0
+    run = json.loads((out / "metrics.json").read_text())["runs"]["YASA"]
+    assert run["pooled"]["n"] == n and run["kind"] == "yasa"
+    assert (out / "hypnodensity_YASA_R1.png").is_file()
