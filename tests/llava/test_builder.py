@@ -50,9 +50,13 @@ def test_base_loads_as_llava_config_without_autoconfig(tiny_base):
     assert model.config._attn_implementation == "sdpa"
 
 
-def test_llava_config_rejects_bad_fusion():
+def test_llava_config_rejects_bad_options():
     with pytest.raises(ValueError, match=r"invalid value for 'eeg_fusion'.*'none', 'raw', 'add'.*'sum'"):
         LlavaConfig(hidden_size=64, num_attention_heads=4, eeg_fusion="sum")
+    with pytest.raises(ValueError, match=r"'mm_vision_select_feature'.*'patch', 'cls_patch'.*'cls'"):
+        LlavaConfig(hidden_size=64, num_attention_heads=4, mm_vision_select_feature="cls")
+    with pytest.raises(ValueError, match=r"'tokenizer_padding_side'.*'middle'"):
+        LlavaConfig(hidden_size=64, num_attention_heads=4, tokenizer_padding_side="middle")
 
 
 def test_save_load_round_trip_identical_logits_and_no_clip_weights(tiny_base, tmp_path):

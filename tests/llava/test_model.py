@@ -272,3 +272,21 @@ def test_generate_without_images_rejects_placeholders(model, tok):
         model.generate(_ids(tok, TWO_TAGS), max_new_tokens=2)
     out = model.generate(tok("Which stage?", return_tensors="pt").input_ids, max_new_tokens=3, do_sample=False)
     assert out.shape == (1, 3)  # only the new tokens
+
+
+def test_text_only_sample_beside_an_eeg_sample(model, tok):
+    """A sample without tags in a features batch keeps its text; its features row is unused."""
+    a = _ids(tok, TWO_TAGS)[0]
+    b = tok("A text-only turn about sleep.", return_tensors="pt").input_ids[0]
+    width = max(len(a), len(b))
+    ids = torch.full((2, width), tok.pad_token_id)
+    mask = torch.zeros(2, width, dtype=torch.long)
+    for i, row in enumerate((a, b)):
+        ids[i, :len(row)] = row
+        mask[i, :len(row)] = 1
+    images, feats = _inputs(batch=2)
+    _, _, new_mask, _, embeds, _ = _splice(model, ids, images, feats, mask=mask)
+    assert new_mask.sum(1).tolist() == [len(a) - 2 + 2 * N_PATCH, len(b)]
+    with torch.no_grad():
+        expected = model.get_model().embed_tokens(b)
+    torch.testing.assert_close(embeds[1, :len(b)].detach(), expected)

@@ -21,6 +21,7 @@ from transformers.models.llama.modeling_llama import LlamaPreTrainedModel
 
 from ...constants import EEG_FUSION_MODES, IMAGE_TOKEN_INDEX
 from ..llava_arch import LlavaMetaForCausalLM, LlavaMetaModel
+from ..multimodal_encoder.clip_encoder import SELECT_FEATURES
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class LlavaConfig(LlamaConfig):
         if self.eeg_fusion not in EEG_FUSION_MODES:
             raise ValueError(f"LlavaConfig: invalid value for 'eeg_fusion'. Allowed values are "
                              f"{', '.join(map(repr, EEG_FUSION_MODES))}, but got {self.eeg_fusion!r} instead")
+        if self.mm_vision_select_feature not in SELECT_FEATURES:
+            raise ValueError(f"LlavaConfig: invalid value for 'mm_vision_select_feature'. Allowed values are "
+                             f"{', '.join(map(repr, SELECT_FEATURES))}, but got {self.mm_vision_select_feature!r} instead")
         if self.tokenizer_padding_side not in ("right", "left"):
             raise ValueError(f"LlavaConfig: invalid value for 'tokenizer_padding_side'. Allowed values are "
                              f"'right', 'left', but got {self.tokenizer_padding_side!r} instead")

@@ -32,6 +32,9 @@ def build_vision_projector(config: Any, **kwargs: Any) -> nn.Module:
     Maps (B, T, mm_hidden_size) -> (B, T, hidden_size).
     """
     kind = getattr(config, "mm_projector_type", None) or "linear"
+    if getattr(config, "mm_hidden_size", None) is None:
+        raise ValueError("projector: 'mm_hidden_size' is not set; it is the vision tower's width "
+                         "(1024 for CLIP ViT-L/14-336)")
     d_in, d_out = int(config.mm_hidden_size), int(config.hidden_size)
     if kind == "linear":
         return nn.Linear(d_in, d_out)
