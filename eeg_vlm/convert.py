@@ -229,10 +229,9 @@ def _relative(path: Path, root: Path) -> str:
 
 def _name_file(message: str, source) -> str:
     """Make sure an error message names the recording's file."""
-    first = str(source.paths[0])
-    if first in message or Path(first).name in message:
+    if any(str(p) in message or Path(p).name in message for p in source.paths):
         return message
-    return f"file {first!r}: {message}"
+    return f"file {str(source.paths[0])!r}: {message}"
 
 
 def _convert_one(task: _Task) -> dict:
