@@ -96,9 +96,18 @@ def test_image_depends_on_samples_only(tmp_path):
 
 
 def test_pool_matches_single_process(psg, reference, tmp_path):
+    """A spawn pool stops on a bad file, keeps the other record, and resumes to the same bytes."""
+    inp = _copy_input(psg, tmp_path / "in")
+    bad = inp / "SC4001E0-PSG.edf"
+    good = bad.read_bytes()
+    bad.write_bytes(good[:5000])
     out = tmp_path / "pool"
-    res = convert(psg, out, channels=["Fpz-Cz"], workers=2)
-    assert res.converted == ["SC4001E0", "SC4011E0"]
+    with pytest.raises(ValueError, match="SC4001E0-PSG.edf"):
+        convert(inp, out, channels=["Fpz-Cz"], workers=2)
+    assert (out / ".parts" / "SC4011E0.csv").is_file()
+    bad.write_bytes(good)
+    res = convert(inp, out, channels=["Fpz-Cz"], workers=2)
+    assert res.converted == ["SC4001E0"]
     assert _tree(out) == _tree(reference)
 
 
