@@ -1,0 +1,16 @@
+"""Built-in backbones; importing this package registers them by name.
+
+| name | pooled width | notes |
+| --- | --- | --- |
+| ``resnet18_1024`` | 1024 | the paper's modified ResNet-18 (last stage 1024 channels) |
+| ``resnet18`` ``resnet34`` | 512 | projected to 1024 |
+| ``resnet50`` ``resnet101`` ``resnet152`` | 2048 | projected to 1024 |
+| ``convnext_base`` | 1024 | the paper's ConvNeXt-Base |
+| ``convnext_tiny`` ``convnext_small`` | 768 | projected to 1024 |
+| ``vit_base`` | 768 | transformers ViTModel from a config |
+| ``swin_tiny`` / ``swin_base`` | 768 / 1024 | transformers SwinModel from a config |
+"""
+
+from feature_extractor.models import convnext, hf_vision, resnet
+
+__all__ = ["convnext", "hf_vision", "resnet"]
