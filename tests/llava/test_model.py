@@ -290,3 +290,18 @@ def test_text_only_sample_beside_an_eeg_sample(model, tok):
     with torch.no_grad():
         expected = model.get_model().embed_tokens(b)
     torch.testing.assert_close(embeds[1, :len(b)].detach(), expected)
+
+
+def test_keywords_stopping_criteria_stops_generate(model, tok):
+    from transformers import StoppingCriteriaList
+
+    from llava.mm_utils import KeywordsStoppingCriteria
+
+    ids = _ids(tok, TWO_TAGS)
+    images, feats = _inputs()
+    free = model.generate(ids, images=images, eeg_features=feats, max_new_tokens=8, do_sample=False)
+    keyword = tok.decode(free[0, 2:3])  # the third generated piece
+    stop = StoppingCriteriaList([KeywordsStoppingCriteria([keyword.strip() or keyword], tok, ids)])
+    cut = model.generate(ids, images=images, eeg_features=feats, max_new_tokens=8, do_sample=False,
+                         stopping_criteria=stop)
+    assert 1 <= cut.shape[1] <= 3 and torch.equal(cut[0], free[0, :cut.shape[1]])
