@@ -115,7 +115,8 @@ class LlavaMetaModel:
         if not name:
             raise ValueError("initialize_vision_modules: 'vision_tower' is not set")
         config.mm_vision_tower = str(name)
-        config.mm_vision_select_layer = int(getattr(model_args, "mm_vision_select_layer", -2))
+        layer = getattr(model_args, "mm_vision_select_layer", None)
+        config.mm_vision_select_layer = -2 if layer is None else int(layer)
         config.mm_vision_select_feature = getattr(model_args, "mm_vision_select_feature", "patch") or "patch"
         config.mm_patch_merge_type = getattr(model_args, "mm_patch_merge_type", "flat") or "flat"
         fusion = getattr(model_args, "eeg_fusion", None)
@@ -130,7 +131,11 @@ class LlavaMetaModel:
             tower.select_layer = config.mm_vision_select_layer
             tower.select_feature = config.mm_vision_select_feature
             tower.load_model()
-        self.vision_tower = [tower] if fsdp else tower
+        if fsdp:
+            self._modules.pop("vision_tower", None)  # kept outside the module tree, as upstream
+            self.vision_tower = [tower]
+        else:
+            self.vision_tower = tower
 
         config.use_mm_proj = True
         config.mm_projector_type = getattr(model_args, "mm_projector_type", None) or "linear"

@@ -113,3 +113,15 @@ def test_projector_type_errors():
     Cfg.mm_projector_type = "identity"
     with pytest.raises(ValueError, match=r"mm_hidden_size 32 differs from hidden_size 16"):
         build_vision_projector(Cfg())
+
+
+def test_initialize_vision_modules_fsdp_keeps_tower_outside_module_tree(tiny_base):
+    from llava.model.builder import load_pretrained_model
+
+    _, model, _, _ = load_pretrained_model(str(tiny_base), None, None, device="cpu")
+    tower_dir = load_llava_config(tiny_base).mm_vision_tower
+    model.get_model().initialize_vision_modules(ModelArgs(vision_tower=tower_dir, mm_vision_select_layer=None),
+                                                fsdp=["full_shard"])
+    assert isinstance(model.get_model().vision_tower, list)
+    assert not any(k.startswith("model.vision_tower.") for k in model.state_dict())
+    assert model.get_vision_tower().is_loaded and model.config.mm_vision_select_layer == -2
