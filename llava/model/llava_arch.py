@@ -228,7 +228,7 @@ class LlavaMetaForCausalLM:
                 n = int((input_ids == IMAGE_TOKEN_INDEX).sum())
                 raise ValueError(f"input_ids: {n} <image> placeholder(s) found but no images were given")
             return input_ids, position_ids, attention_mask, past_key_values, None, labels
-        if tower is not None and not tower.is_loaded:
+        if not tower.is_loaded:
             raise RuntimeError("vision tower weights are not loaded; call "
                                "model.get_vision_tower().load_model() (load_pretrained_model does it)")
 
@@ -290,12 +290,12 @@ class LlavaMetaForCausalLM:
             new_embeds = [e[:max_len] for e in new_embeds]
             new_labels = [lab[:max_len] for lab in new_labels]
 
-        inputs_embeds, labels_out, mask_out, pos_out = _pad_batch(
-            new_embeds, new_labels, getattr(self.config, "tokenizer_padding_side", "right"))
+        side = getattr(self.config, "tokenizer_padding_side", "right")
+        inputs_embeds, labels_out, mask_out, pos_out = _pad_batch(new_embeds, new_labels, side)
         mask_out = mask_out.to(_attention_mask.dtype if _attention_mask is not None else torch.long)
-        return (None,
-                pos_out if (_position_ids is not None or getattr(self.config, "tokenizer_padding_side", "right") == "left") else None,
-                mask_out, past_key_values, inputs_embeds,
+        # right padding: the default positions (0..L'-1) are right for every real token
+        keep_positions = _position_ids is not None or side == "left"
+        return (None, pos_out if keep_positions else None, mask_out, past_key_values, inputs_embeds,
                 labels_out if _labels is not None else None)
 
     def _visual_slots(self, b: int, n_tags: int, hv: torch.Tensor, hf: torch.Tensor | None, fusion: str,
