@@ -246,7 +246,10 @@ def answer_by_generation(session: Session, questions: Sequence[Question], args: 
     """Generate an answer for each question and write it (one flushed line each)."""
     gen_cfg = _generation_config(args, session.tokenizer)
     stop = stop_string(args.conv_mode)
-    extra = {} if stop == session.tokenizer.eos_token else {"stop_strings": [stop], "tokenizer": session.tokenizer}
+    extra: dict[str, Any] = {}
+    if stop != session.tokenizer.eos_token:  # "</s>" is eos; other separators need string matching
+        gen_cfg.stop_strings = [stop]
+        extra["tokenizer"] = session.tokenizer
     device, dtype = session.device, session.dtype
     for q in questions:
         prompt, ids, image, size, feats = _inputs(session, q, args.conv_mode, args.image_folder)

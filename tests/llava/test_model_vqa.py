@@ -315,3 +315,19 @@ def test_load_4bit_on_cpu_generates_and_scores(tiny_base, data, tmp_path):
 def test_session_dtype_and_device(session):
     assert session.dtype == torch.float32 and session.device.type == "cpu"
     assert model_vqa.checkpoint_fusion is not None
+
+
+def test_text_only_questions_plain_template_and_seeded_sampling(session, tmp_path):
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text('{"question_id": 1, "text": "Which stage?"}\n{"question_id": 2, "text": "Is it REM?"}\n')
+    texts = []
+    for k in range(2):
+        out = tmp_path / f"a{k}.jsonl"
+        args = parse_args(["--question-file", str(qfile), "--answers-file", str(out), "--conv-mode", "plain",
+                           "--temperature", "0.8", "--top_p", "0.9", "--seed", "3", "--max_new_tokens", "6"])
+        eval_model(args, session)
+        lines = _lines(out)
+        assert [x["prompt"] for x in lines] == ["Which stage?\n", "Is it REM?\n"]
+        assert all("\n" not in x["text"] for x in lines)  # stopped at the plain separator
+        texts.append([x["text"] for x in lines])
+    assert texts[0] == texts[1]  # same seed, same samples
