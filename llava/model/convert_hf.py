@@ -103,7 +103,8 @@ def to_llava_hf(model_path: str | Path, out_dir: str | Path, model_base: str | P
         hf_model = LlavaForConditionalGeneration(hf_config)
     missing, unexpected = hf_model.load_state_dict(state, strict=False, assign=True)
     if missing or unexpected:
-        raise ValueError(f"to_llava_hf: key mismatch; missing {sorted(missing)[:6]}, unexpected {sorted(unexpected)[:6]}")
+        raise ValueError(f"to_llava_hf: key mismatch; missing {sorted(missing)[:6]}, "
+                         f"unexpected {sorted(unexpected)[:6]}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     hf_model.save_pretrained(out_dir)

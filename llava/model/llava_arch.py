@@ -382,7 +382,8 @@ def _stack_images(images: torch.Tensor | list[torch.Tensor], batch: int) -> torc
     if isinstance(images, (list, tuple)):
         images = torch.cat([im.unsqueeze(0) if im.dim() == 3 else im for im in images])
     if images.dim() != 4:
-        raise ValueError(f"images: expected (batch, 3, H, W) with one image per sample, got shape {tuple(images.shape)}")
+        raise ValueError("images: expected (batch, 3, H, W) with one image per sample, "
+                         f"got shape {tuple(images.shape)}")
     if images.shape[0] != batch:
         raise ValueError(f"images: {images.shape[0]} images for a batch of {batch} samples (one image per sample)")
     return images

@@ -252,7 +252,8 @@ def test_text_only_forward_is_plain_llama(model, tok):
 
 def test_left_padded_batch_generation_matches_single_prompts(model, tok):
     model.config.tokenizer_padding_side = "left"
-    prompts = [_ids(tok, TWO_TAGS)[0], _ids(tok, "USER: <image>\n<image>\nWhich sleep stage is shown here? ASSISTANT:")[0]]
+    other = "USER: <image>\n<image>\nWhich sleep stage is shown here? ASSISTANT:"
+    prompts = [_ids(tok, TWO_TAGS)[0], _ids(tok, other)[0]]
     images, feats = _inputs(batch=2, seed=7)
     singles = [model.generate(p[None], images=images[i:i + 1], eeg_features=feats[i:i + 1], max_new_tokens=5,
                               do_sample=False) for i, p in enumerate(prompts)]

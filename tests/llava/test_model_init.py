@@ -37,7 +37,8 @@ def test_initialize_vision_modules_on_a_text_only_model(tiny_base, tmp_path):
     model = _text_only_model()
     assert model.get_vision_tower() is None
     tower_dir = str(tiny_base / "clip_vision_tower")
-    adapter = {"model.mm_projector.0.weight": torch.full((64, 1024), 0.01), "model.mm_projector.0.bias": torch.zeros(64),
+    adapter = {"model.mm_projector.0.weight": torch.full((64, 1024), 0.01),
+               "model.mm_projector.0.bias": torch.zeros(64),
                "model.mm_projector.2.weight": torch.eye(64), "model.mm_projector.2.bias": torch.ones(64)}
     torch.save(adapter, tmp_path / "mm_projector.bin")
     args = ModelArgs(vision_tower=tower_dir, pretrain_mm_mlp_adapter=str(tmp_path / "mm_projector.bin"))

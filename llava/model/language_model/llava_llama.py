@@ -66,7 +66,8 @@ class LlavaConfig(LlamaConfig):
                              f"{', '.join(map(repr, EEG_FUSION_MODES))}, but got {self.eeg_fusion!r} instead")
         if self.mm_vision_select_feature not in SELECT_FEATURES:
             raise ValueError(f"LlavaConfig: invalid value for 'mm_vision_select_feature'. Allowed values are "
-                             f"{', '.join(map(repr, SELECT_FEATURES))}, but got {self.mm_vision_select_feature!r} instead")
+                             f"{', '.join(map(repr, SELECT_FEATURES))}, "
+                             f"but got {self.mm_vision_select_feature!r} instead")
         if self.tokenizer_padding_side not in ("right", "left"):
             raise ValueError(f"LlavaConfig: invalid value for 'tokenizer_padding_side'. Allowed values are "
                              f"'right', 'left', but got {self.tokenizer_padding_side!r} instead")
