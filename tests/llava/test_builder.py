@@ -176,11 +176,12 @@ def test_generation_config_cleaned():
     assert model.generation_config.temperature is None and model.generation_config.top_p is None
 
 
-def test_load_4bit_on_cpu_keeps_projector_full_precision(tiny_base):
+@pytest.mark.parametrize("bits", [4, 8])
+def test_load_4bit_on_cpu_keeps_projector_full_precision(tiny_base, bits):
     bnb = pytest.importorskip("bitsandbytes")
-    tok, model, _, _ = _load(tiny_base, load_4bit=True)
+    tok, model, _, _ = _load(tiny_base, load_4bit=bits == 4, load_8bit=bits == 8)
     layer = model.get_model().layers[0].self_attn.q_proj
-    assert isinstance(layer, bnb.nn.Linear4bit)
+    assert isinstance(layer, bnb.nn.Linear4bit if bits == 4 else bnb.nn.Linear8bitLt)
     proj = model.get_model().mm_projector
     assert all(type(m) is nn.Linear for m in proj if isinstance(m, nn.Linear))
     assert all(p.dtype == torch.float32 for p in proj.parameters())
