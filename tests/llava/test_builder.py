@@ -40,6 +40,8 @@ def test_base_loads_as_llava_config_without_autoconfig(tiny_base):
     assert raw["model_type"] == "llava"
     cfg = load_llava_config(tiny_base)
     assert isinstance(cfg, LlavaConfig) and cfg.model_type == "llava_llama"
+    # transformers' own entry point reads upstream configs as this class too (peft calls it)
+    assert LlavaConfig.from_pretrained(str(tiny_base)).to_dict() == cfg.to_dict()
     assert cfg.mm_hidden_size == 1024 and cfg.mm_projector_type == "mlp2x_gelu" and cfg.eeg_fusion == "add"
     tok, model, processor, ctx = _load(tiny_base)
     assert isinstance(model, LlavaLlamaForCausalLM)

@@ -73,6 +73,18 @@ class LlavaConfig(LlamaConfig):
                              f"'right', 'left', but got {self.tokenizer_padding_side!r} instead")
         super().__post_init__(**kwargs)
 
+    @classmethod
+    def get_config_dict(cls, pretrained_model_name_or_path: Any, **kwargs: Any) -> tuple[dict, dict]:
+        """As transformers', reading upstream ``llava`` (and plain ``llama``) configs as this class."""
+        config_dict, rest = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        if config_dict.get("model_type") in _READABLE_TYPES:
+            config_dict = {**config_dict, "model_type": cls.model_type}
+        return config_dict, rest
+
+
+#: config.json model types read as LlavaConfig: upstream LLaVA-1.5, this fork, plain Llama/Vicuna.
+_READABLE_TYPES = ("llava", "llava_llama", "llama")
+
 
 def load_llava_config(path: str | Path, **overrides: Any) -> LlavaConfig:
     """Read ``path/config.json`` (model_type ``llava``, ``llava_llama`` or ``llama``) as a :class:`LlavaConfig`."""
@@ -84,7 +96,7 @@ def load_llava_config(path: str | Path, **overrides: Any) -> LlavaConfig:
     if not isinstance(data, dict):
         raise ValueError(f"{file}: expected a JSON object")
     found = data.pop("model_type", None)
-    if found not in (None, "llava", "llava_llama", "llama"):
+    if found not in (None, *_READABLE_TYPES):
         logger.warning("%s: model_type %r read as %r", file, found, LlavaConfig.model_type)
     data.pop("transformers_version", None)
     data.update(overrides)
