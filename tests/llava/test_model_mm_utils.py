@@ -131,3 +131,22 @@ def test_keywords_stopping_criteria(tok):
     assert stop(done, None).tolist() == [True]
     sep = KeywordsStoppingCriteria(["###"], tok)
     assert sep(torch.tensor([tok("answer ###", add_special_tokens=False).input_ids]), None).tolist() == [True]
+
+
+def test_pad_preprocessing_with_the_released_clip_processor_config(tmp_path):
+    """openai/clip-vit-large-patch14-336's preprocessor_config.json (old integer sizes)."""
+    import json
+
+    from transformers import AutoImageProcessor
+
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({
+        "crop_size": 336, "do_center_crop": True, "do_normalize": True, "do_resize": True,
+        "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": [0.48145466, 0.4578275, 0.40821073],
+        "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 336}))
+    proc = AutoImageProcessor.from_pretrained(str(tmp_path))
+
+    class Cfg:
+        image_aspect_ratio = "pad"
+
+    out = process_images([Image.new("RGB", (500, 120), (0, 0, 0)), Image.new("RGB", (336, 336))], proc, Cfg())
+    assert out.shape == (2, 3, 336, 336)
