@@ -1,8 +1,9 @@
 """Label scoring: rank a fixed set of answers by the model's likelihood instead of generating.
 
 For each question the prompt is run ONCE (a batch of questions at a time) with the KV cache
-kept; the cache is then repeated for the ``K`` candidate answers and all ``B * K``
-candidates are scored in one more forward pass over their own few tokens. A candidate's
+kept; then all ``K`` candidate answers of all ``B`` prompts are scored in one more forward
+pass over their own few tokens, laid side by side after the cached prompt with a mask that
+keeps candidates from seeing each other (the cache is shared, never copied). A candidate's
 score is the **sum** of the log-probabilities of its tokens given the prompt (its total
 log-likelihood; ``reduction="mean"`` divides by its token count instead), and the
 probabilities stored with an answer are the softmax of those scores over the candidates.
@@ -13,6 +14,8 @@ tokens) is encoded once, and the candidates add a handful of tokens each.
 Batches of prompts of different lengths are padded on the right; the candidate tokens are
 appended after the padding with position ids that continue each prompt's own length, and
 the padding is masked out of the attention, so every candidate sees exactly its prompt.
+Attention kernels that take no custom 4-D mask (flash-attn) score candidate ``k`` of all
+prompts in pass ``k`` instead, cutting the cache back to the prompt after each pass.
 """
 
 from __future__ import annotations
@@ -166,6 +169,7 @@ def score_candidates(
     mask: torch.Tensor,
     candidate_ids: Sequence[Sequence[Sequence[int]]],
     reduction: str = "sum",
+    one_pass: bool | None = None,
 ) -> torch.Tensor:
     """Log-likelihood of every candidate answer after every prompt.
 
@@ -181,6 +185,10 @@ def score_candidates(
         (same ``K`` for every prompt).
     reduction : {'sum', 'mean'}
         Total log-likelihood of the candidate's tokens, or its mean per token.
+    one_pass : bool, optional
+        Score all candidates in one pass with a 4-D mask (``True``) or one pass per
+        candidate index (``False``). Default: one pass when the attention kernel takes a
+        custom mask (``sdpa``, ``eager``).
 
     Returns
     -------
@@ -195,6 +203,8 @@ def score_candidates(
     K = len(candidate_ids[0])
     if any(len(c) != K for c in candidate_ids):
         raise ValueError("label scoring: every prompt needs the same number of candidates")
+    if any(len(c) < 1 for per_prompt in candidate_ids for c in per_prompt):
+        raise ValueError("label scoring: a candidate has no tokens")
     decoder, head = _decoder(model), model.get_output_embeddings()
     device = embeds.device
     mask = mask.to(device).long()
@@ -205,38 +215,94 @@ def score_candidates(
     last = (mask * steps).argmax(-1)  # (B,) last real prompt position
     first_logp = torch.log_softmax(head(hidden[torch.arange(B, device=device), last]).float(), -1)  # (B, V)
 
-    flat = [list(c) for per_prompt in candidate_ids for c in per_prompt]  # B*K candidates
-    Lc = max(len(c) for c in flat)
-    if min(len(c) for c in flat) < 1:
-        raise ValueError("label scoring: a candidate has no tokens")
-    cand = torch.zeros((B * K, Lc), dtype=torch.long, device=device)
-    cmask = torch.zeros((B * K, Lc), dtype=torch.long, device=device)
-    for r, c in enumerate(flat):
-        cand[r, : len(c)] = torch.tensor(c, dtype=torch.long)
-        cmask[r, : len(c)] = 1
-    rows = torch.arange(B * K, device=device)
-    logp = first_logp.repeat_interleave(K, 0)[rows, cand[:, 0]].unsqueeze(1)  # (BK, 1)
-    if Lc > 1:
-        cache.batch_repeat_interleave(K)
-        n_real = mask.sum(-1).repeat_interleave(K, 0)  # (BK,)
-        feed = cand[:, :-1]  # token j's output predicts token j + 1
-        att = torch.cat([mask.repeat_interleave(K, 0), torch.ones_like(feed)], dim=1)
-        pos = n_real[:, None] + torch.arange(Lc - 1, device=device)[None, :]
-        out2 = decoder(
-            inputs_embeds=model.get_input_embeddings()(feed),
-            attention_mask=att,
-            position_ids=pos,
-            past_key_values=cache,
-            use_cache=True,
-            return_dict=True,
-        )
-        rest = torch.log_softmax(head(out2.last_hidden_state).float(), -1)  # (BK, Lc-1, V)
-        logp = torch.cat([logp, rest.gather(-1, cand[:, 1:, None]).squeeze(-1)], dim=1)  # (BK, Lc)
-    logp = logp * cmask
-    total = logp.sum(-1)
+    first = torch.tensor([[c[0] for c in per_prompt] for per_prompt in candidate_ids], device=device)  # (B, K)
+    total = first_logp.gather(1, first)  # (B, K): log p(first token | prompt)
+    if max(len(c) for per_prompt in candidate_ids for c in per_prompt) > 1:
+        kernel = getattr(model.config, "_attn_implementation", "sdpa")
+        if one_pass is None:
+            one_pass = kernel in ("sdpa", "eager")
+        rest = _tree_pass if one_pass else _crop_passes
+        total = total + rest(model, decoder, head, cache, mask, candidate_ids, kernel == "eager")
     if reduction == "mean":
-        total = total / cmask.sum(-1)
-    return total.view(B, K).float()
+        total = total / torch.tensor([[len(c) for c in p] for p in candidate_ids], device=device)
+    return total.float()
+
+
+def _tree_pass(model, decoder, head, cache, mask, candidate_ids, additive: bool) -> torch.Tensor:
+    """Log-probs of every candidate's tokens after the first, all candidates in ONE pass.
+
+    Each prompt's candidates are laid side by side after its cached prompt (each fed
+    without its last token, whose output predicts nothing we need). A 4-D mask lets a
+    token see its prompt and the earlier tokens of its own candidate only, and position
+    ids restart at the prompt's length for every candidate: each candidate is scored as if
+    it were alone after the prompt, and the cache is never copied.
+    Returns ``(B, K)`` sums.
+    """
+    B, L = mask.shape
+    device = mask.device
+    K = len(candidate_ids[0])
+    segs = [[len(c) - 1 for c in per_prompt] for per_prompt in candidate_ids]  # fed tokens per candidate
+    T = max(1, max(sum(s) for s in segs))
+    feed = torch.zeros((B, T), dtype=torch.long, device=device)
+    pos = torch.zeros((B, T), dtype=torch.long, device=device)
+    att = torch.zeros((B, 1, T, L + T), dtype=torch.bool, device=device)
+    att[:, 0, :, :L] = mask.bool()[:, None, :]  # every query sees its prompt (padding rows too)
+    n_real = mask.sum(-1)
+    for b, per_prompt in enumerate(candidate_ids):
+        off = 0
+        for c, n in zip(per_prompt, segs[b]):
+            if n:
+                feed[b, off:off + n] = torch.tensor(c[:-1], device=device)
+                pos[b, off:off + n] = n_real[b] + torch.arange(n, device=device)
+                att[b, 0, off:off + n, L + off:L + off + n] = torch.ones(n, n, dtype=torch.bool, device=device).tril()
+            off += n
+    embeds = model.get_input_embeddings()(feed)
+    att4 = att
+    if additive:  # eager attention adds the mask to the scores
+        att4 = torch.zeros(att.shape, dtype=embeds.dtype, device=device).masked_fill(~att, torch.finfo(embeds.dtype).min)
+    out = decoder(inputs_embeds=embeds, attention_mask=att4, position_ids=pos, past_key_values=cache,
+                  use_cache=True, return_dict=True)
+    logp = torch.log_softmax(head(out.last_hidden_state).float(), -1)  # (B, T, V)
+    total = torch.zeros((B, K), dtype=torch.float32, device=device)
+    for b, per_prompt in enumerate(candidate_ids):
+        off = 0
+        for k, (c, n) in enumerate(zip(per_prompt, segs[b])):
+            if n:
+                targets = torch.tensor(c[1:], device=device)
+                total[b, k] = logp[b, off + torch.arange(n, device=device), targets].sum()
+            off += n
+    return total
+
+
+def _crop_passes(model, decoder, head, cache, mask, candidate_ids, additive: bool) -> torch.Tensor:
+    """As :func:`_tree_pass` for attention kernels without custom 4-D masks (flash-attn).
+
+    One pass per candidate index ``k`` (all prompts batched), the cache cut back to the
+    prompt after each: ``K`` small passes, no copy of the cache.
+    """
+    B, L = mask.shape
+    device = mask.device
+    K = len(candidate_ids[0])
+    n_real = mask.sum(-1)
+    total = torch.zeros((B, K), dtype=torch.float32, device=device)
+    for k in range(K):
+        cands = [per_prompt[k] for per_prompt in candidate_ids]
+        n = max(len(c) for c in cands) - 1
+        if n < 1:
+            continue
+        feed = torch.zeros((B, n), dtype=torch.long, device=device)
+        for b, c in enumerate(cands):
+            feed[b, : len(c) - 1] = torch.tensor(c[:-1], device=device)
+        att = torch.cat([mask, torch.ones_like(feed)], dim=1)
+        pos = n_real[:, None] + torch.arange(n, device=device)[None, :]
+        out = decoder(inputs_embeds=model.get_input_embeddings()(feed), attention_mask=att, position_ids=pos,
+                      past_key_values=cache, use_cache=True, return_dict=True)
+        logp = torch.log_softmax(head(out.last_hidden_state).float(), -1)  # (B, n, V)
+        cache.crop(-n)  # back to the prompt alone
+        for b, c in enumerate(cands):
+            if len(c) > 1:
+                total[b, k] = logp[b, torch.arange(len(c) - 1, device=device), torch.tensor(c[1:], device=device)].sum()
+    return total
 
 
 def candidate_probabilities(scores: torch.Tensor) -> torch.Tensor:

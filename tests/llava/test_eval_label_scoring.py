@@ -13,11 +13,11 @@ from llava.eval.label_scoring import (
 )
 
 
-@pytest.fixture(scope="module")
-def lm():
+@pytest.fixture(scope="module", params=["sdpa", "eager"])
+def lm(request):
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2)
+                      num_attention_heads=4, num_key_value_heads=2, attn_implementation=request.param)
     return LlamaForCausalLM(cfg).eval()
 
 
@@ -30,17 +30,28 @@ def _loglik_one_by_one(model, prompt, cand):
     return sum(float(logp[n - 1 + j, t]) for j, t in enumerate(cand))
 
 
-def test_batched_scores_equal_one_by_one(lm):
+@pytest.mark.parametrize("one_pass", [None, False])
+def test_batched_scores_equal_one_by_one(lm, one_pass):
     torch.manual_seed(1)
     prompts = [torch.randint(3, 300, (n,)) for n in (7, 15, 9, 1)]  # different lengths: padding
     cands = [[5], [6, 7], [8, 9, 10], [11, 12, 13, 14]]  # different lengths too
     embeds, mask = prefix_embeddings(lm, prompts)
-    scores = score_candidates(lm, embeds, mask, [cands] * len(prompts))
+    scores = score_candidates(lm, embeds, mask, [cands] * len(prompts), one_pass=one_pass)
     ref = torch.tensor([[_loglik_one_by_one(lm, p, c) for c in cands] for p in prompts], dtype=torch.float64)
     assert scores.shape == (4, 4)
     torch.testing.assert_close(scores.double(), ref, atol=1e-4, rtol=1e-5)
-    mean = score_candidates(lm, embeds, mask, [cands] * len(prompts), reduction="mean")
+    mean = score_candidates(lm, embeds, mask, [cands] * len(prompts), reduction="mean", one_pass=one_pass)
     torch.testing.assert_close(mean.double(), ref / torch.tensor([1.0, 2, 3, 4], dtype=torch.float64), atol=1e-4, rtol=1e-5)
+
+
+def test_candidates_differing_per_prompt(lm):
+    prompts = [torch.randint(3, 300, (n,)) for n in (4, 8)]
+    cands = [[[5, 6], [7]], [[8], [9, 10, 11]]]  # tokenised differently after each prompt
+    embeds, mask = prefix_embeddings(lm, prompts)
+    for one_pass in (True, False):
+        scores = score_candidates(lm, embeds, mask, cands, one_pass=one_pass)
+        ref = torch.tensor([[_loglik_one_by_one(lm, p, c) for c in cs] for p, cs in zip(prompts, cands)], dtype=torch.float64)
+        torch.testing.assert_close(scores.double(), ref, atol=1e-4, rtol=1e-5)
 
 
 def test_single_token_candidates_skip_second_pass(lm):
