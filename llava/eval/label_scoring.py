@@ -196,7 +196,10 @@ def score_candidates(
         ``(B, K)`` float32 scores.
     """
     if reduction not in REDUCTIONS:
-        raise ValueError(f"label scoring: invalid value for the 'reduction' parameter. Allowed values are 'sum', 'mean', but got {reduction!r} instead")
+        raise ValueError(
+            "label scoring: invalid value for the 'reduction' parameter. Allowed values are 'sum', 'mean', "
+            f"but got {reduction!r} instead"
+        )
     B = embeds.shape[0]
     if len(candidate_ids) != B:
         raise ValueError(f"label scoring: {B} prompts but candidates for {len(candidate_ids)}")
