@@ -306,3 +306,16 @@ def test_keywords_stopping_criteria_stops_generate(model, tok):
     cut = model.generate(ids, images=images, eeg_features=feats, max_new_tokens=8, do_sample=False,
                          stopping_criteria=stop)
     assert 1 <= cut.shape[1] <= 3 and torch.equal(cut[0], free[0, :cut.shape[1]])
+
+
+def test_features_change_answers_only_through_the_slot(model, tok):
+    """Different feature rows change the logits under 'add' and 'raw'; under 'none' they cannot."""
+    images, feats = _inputs(seed=11)
+    other = feats.flip(-1)
+    with torch.no_grad():
+        for fusion, prompt in (("add", TWO_TAGS), ("raw", TWO_TAGS), ("none", ONE_TAG)):
+            model.config.eeg_fusion = fusion
+            ids = _ids(tok, prompt)
+            a = model(input_ids=ids, images=images, eeg_features=feats).logits[0, -1]
+            b = model(input_ids=ids, images=images, eeg_features=other).logits[0, -1]
+            assert torch.equal(a, b) == (fusion == "none"), fusion
