@@ -30,7 +30,13 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from llava.constants import DEFAULT_IM_END_TOKEN, DEFAULT_IM_START_TOKEN, DEFAULT_IMAGE_TOKEN, EEG_FUSION_MODES
+from llava.constants import (
+    DEFAULT_IM_END_TOKEN,
+    DEFAULT_IM_START_TOKEN,
+    DEFAULT_IMAGE_TOKEN,
+    EEG_FUSION_MODES,
+    IGNORE_INDEX,
+)
 from llava.eeg_features import FeatureStore, default_features_path
 from llava.mm_utils import load_image, process_images, resolve_image_path
 from llava.train.labels import preprocess_conversation
@@ -55,6 +61,9 @@ class DatasetOptions:
     eeg_fusion: str = "add"
     features_path: str | None = None
     mm_use_im_start_end: bool = False
+    #: Visual tokens one image slot becomes in the model (576 for CLIP ViT-L/14-336); the
+    #: text is truncated so that text + visual tokens fit ``model_max_length``.
+    image_tokens: int = 0
 
 
 def read_samples(data_path: str | Path) -> list[dict]:
@@ -198,6 +207,25 @@ class LazySupervisedDataset(Dataset):
         n = len(sample["images"])
         return 1 if n == 2 and self.options.eeg_fusion == "none" else n
 
+    def _visual_tokens(self, n_tags: int) -> int:
+        """Visual tokens the model splices in for ``n_tags`` image tags."""
+        per = self.options.image_tokens
+        if n_tags == 2 and self.options.eeg_fusion == "raw":
+            return per + 1
+        return per * n_tags
+
+    def _text_budget(self, sid: str, n_tags: int) -> int | None:
+        """Text tokens allowed (each image tag counts once) so that the spliced length fits."""
+        if self.options.model_max_length is None:
+            return None
+        budget = self.options.model_max_length - (self._visual_tokens(n_tags) - n_tags if self.options.image_tokens else 0)
+        if budget <= n_tags:
+            raise ValueError(
+                f"sample {sid!r}: model_max_length {self.options.model_max_length} cannot hold its "
+                f"{self._visual_tokens(n_tags)} visual tokens; raise --model_max_length"
+            )
+        return budget
+
     def _image(self, rel: str) -> torch.Tensor:
         path = resolve_image_path(self.options.image_folder, rel)
         cfg = SimpleNamespace(image_aspect_ratio=self.options.image_aspect_ratio)
@@ -215,7 +243,13 @@ class LazySupervisedDataset(Dataset):
         sid = sample["id"]
         n_tags = self._n_tags(sample)
         turns = normalise_image_tags(sample["conversations"], n_tags, sid, self.options.mm_use_im_start_end)
-        tokens = preprocess_conversation(turns, self.tokenizer, self.options.version, sid, self.options.model_max_length)
+        tokens = preprocess_conversation(turns, self.tokenizer, self.options.version, sid, self._text_budget(sid, n_tags))
+        if not any(lab != IGNORE_INDEX for lab in tokens.labels):
+            raise ValueError(
+                f"sample {sid!r}: no assistant token is left to learn after truncation to model_max_length "
+                f"{self.options.model_max_length} ({self._visual_tokens(n_tags)} of them visual tokens); raise "
+                "--model_max_length or shorten the conversation"
+            )
         item: dict[str, Any] = {
             "input_ids": torch.tensor(tokens.input_ids, dtype=torch.long),
             "labels": torch.tensor(tokens.labels, dtype=torch.long),

@@ -1,0 +1,218 @@
+"""Trainer pieces: sampler, optimizer groups, LoRA placement, save/load round trip, resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from llava.train.llava_trainer import LengthGroupedSampler, modality_grouped_indices
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = ("W", "N1", "N2", "N3", "REM")
+
+
+# -- sampler ----------------------------------------------------------------------------
+
+def test_sampler_is_a_permutation_reproducible_per_epoch():
+    lengths = [((i * 37) % 50 + 1) * (1 if i % 3 else -1) for i in range(101)]
+    s = LengthGroupedSampler(batch_size=4, world_size=2, lengths=lengths, seed=7)
+    first = list(s)
+    assert sorted(first) == list(range(101))
+    assert list(s) == first  # same (seed, epoch): same order (resume skips the right batches)
+    s.set_epoch(1)
+    assert list(s) != first and sorted(s) == list(range(101))
+    assert list(LengthGroupedSampler(4, 2, lengths, seed=8)) != first
+
+
+def test_modality_groups_never_mix_in_full_megabatches():
+    lengths = [10 + i % 7 if i % 4 else -(5 + i % 5) for i in range(90)]
+    order = modality_grouped_indices(lengths, batch_size=3, world_size=2, generator=torch.Generator().manual_seed(0))
+    assert sorted(order) == list(range(90))
+    mega = 6
+    image = sum(n > 0 for n in lengths)
+    text = 90 - image
+    full = (image // mega + text // mega) * mega
+    for start in range(0, full, mega):
+        kinds = {lengths[i] > 0 for i in order[start:start + mega]}
+        assert len(kinds) == 1, (start, kinds)
+        # within a mega-batch each rank's batch is sorted longest-first or balanced: lengths are close
+        spans = [abs(lengths[i]) for i in order[start:start + mega]]
+        assert max(spans) - min(spans) <= max(abs(n) for n in lengths)
+
+
+# -- a small trainable setup -------------------------------------------------------------
+
+def write_data(root: Path, n: int = 20) -> Path:
+    from PIL import Image
+
+    from llava.eeg_features import write_sidecar
+
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (56, 40), (120, 120, 120)).save(root / "images" / "a.png")
+    samples = [{"id": f"S{i:03d}/000000", "image": ["a.png", "a.png"], "conversations": [
+        {"from": "human", "value": "<image>\n<image>\nWhat is the sleep stage?"},
+        {"from": "gpt", "value": STAGES[i % 5]}]} for i in range(n)]
+    (root / "eeg_ft.json").write_text(json.dumps(samples))
+    np.save(root / "train_high_level_features.npy", rng.normal(size=(n, 1, 1024)).astype(np.float32))
+    write_sidecar(root / "train_high_level_features.npy", [s["id"] for s in samples])
+    return root / "eeg_ft.json"
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    from llava.model.tiny import TinySpec, build_tiny_base
+
+    root = tmp_path_factory.mktemp("trainer")
+    base = build_tiny_base(root / "base", seed=0, spec=TinySpec(image_size=56))
+    data = write_data(root / "data")
+    return base, data
+
+
+def argv(base: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--model_name_or_path", str(base), "--version", "v1", "--data_path", str(data),
+        "--image_folder", str(data.parent / "images"), "--vision_tower", str(base / "clip_vision_tower"),
+        "--mm_projector_type", "mlp2x_gelu", "--mm_vision_select_layer", "-2", "--image_aspect_ratio", "pad",
+        "--mm_use_im_start_end", "False", "--mm_use_im_patch_token", "False",
+        "--lora_enable", "True", "--lora_r", "4", "--lora_alpha", "8", "--lora_dropout", "0.0",
+        "--mm_projector_lr", "1e-3", "--learning_rate", "2e-3", "--weight_decay", "0.1",
+        "--group_by_modality_length", "True", "--per_device_train_batch_size", "4", "--bf16", "False",
+        "--output_dir", str(out), "--report_to", "none", "--logging_steps", "1", "--model_max_length", "256",
+        "--dataloader_num_workers", "0", "--save_strategy", "steps", "--seed", "3", "--disable_tqdm", "True",
+        *extra,
+    ]
+
+
+def build(base: Path, data: Path, out: Path, *extra: str):
+    from llava.train.arguments import parse_args
+    from llava.train.train import build_model, build_tokenizer
+
+    m, d, t = parse_args(argv(base, data, out, *extra))
+    tok = build_tokenizer(m, t)
+    model, processor = build_model(m, t, tok, image_aspect_ratio=d.image_aspect_ratio)
+    return (m, d, t), tok, model, processor
+
+
+def test_lora_goes_on_language_model_linears_only(small, tmp_path):
+    base, data = small
+    _, _, model, _ = build(base, data, tmp_path / "o")
+    lora = [n for n, _ in model.named_modules() if n.endswith("lora_A")]
+    assert lora and not any("vision_tower" in n or "mm_projector" in n or "lm_head" in n for n in lora)
+    assert any("self_attn.q_proj" in n for n in lora) and any("mlp.down_proj" in n for n in lora)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any("mm_projector" in n for n in trainable)
+    assert not any("vision_tower" in n for n in trainable)
+    assert all("lora_" in n or "mm_projector" in n for n in trainable)
+
+
+def test_projector_has_its_own_learning_rate_and_decay_groups(small, tmp_path):
+    from llava.train.llava_trainer import LLaVATrainer
+
+    base, data = small
+    (m, d, t), tok, model, _ = build(base, data, tmp_path / "o")
+    trainer = LLaVATrainer(model=model, args=t, processing_class=tok)
+    opt = trainer.create_optimizer()
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in opt.param_groups:
+        groups_names = [names[id(p)] for p in group["params"]]
+        is_proj = {"mm_projector" in n for n in groups_names}
+        assert len(is_proj) == 1
+        assert group["lr"] == (1e-3 if is_proj.pop() else 2e-3)
+        if any(n.endswith("bias") for n in groups_names):
+            assert group["weight_decay"] == 0.0
+    assert sum(len(g["params"]) for g in opt.param_groups) == sum(p.requires_grad for p in model.parameters())
+
+
+def test_lora_folder_round_trip_gives_identical_logits(small, tmp_path):
+    from llava.model.builder import load_pretrained_model
+    from llava.train.checkpointing import save_lora_folder
+    from llava.train.collator import DataCollatorForSupervisedDataset
+    from llava.train.dataset import DatasetOptions, LazySupervisedDataset
+
+    base, data = small
+    (m, d, t), tok, model, processor = build(base, data, tmp_path / "o")
+    torch.manual_seed(1)
+    with torch.no_grad():  # make the adapter and the projector differ from the base
+        for n, p in model.named_parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    ds = LazySupervisedDataset(DatasetOptions(str(data), str(data.parent / "images"), "pad", "v1", 256, "add"),
+                               tok, processor)
+    batch = DataCollatorForSupervisedDataset(tok)([ds[0], ds[3]])
+    batch.pop("labels")
+    model.eval()
+    with torch.no_grad():
+        want = model(**batch).logits
+    out = save_lora_folder(model, tmp_path / "adapter_out")  # name holds neither 'lora' nor 'llava'... by design
+    assert {"config.json", "adapter_config.json", "adapter_model.safetensors", "non_lora_trainables.safetensors"} <= {
+        p.name for p in out.iterdir()}
+    from safetensors.torch import load_file
+
+    keys = list(load_file(str(out / "non_lora_trainables.safetensors")))
+    assert keys and all(k.startswith("base_model.model.model.mm_projector.") for k in keys)
+    _, loaded, _, _ = load_pretrained_model(str(out), str(base), None, device="cpu")
+    with torch.no_grad():
+        got = loaded(**batch).logits
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+def _final_state(out: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    state = load_file(str(out / "adapter_model.safetensors"))
+    state.update(load_file(str(out / "non_lora_trainables.safetensors")))
+    return state
+
+
+def test_resume_from_newest_checkpoint_matches_an_uninterrupted_run(small, tmp_path):
+    """A 4-step run (plain `python llava/train/train_mem.py`) saves checkpoint-2 and -4; with
+    checkpoint-4 and the final files gone (a crash after step 2), rerunning the same command
+    resumes from checkpoint-2 and ends with exactly the uninterrupted run's weights."""
+    import shutil
+
+    from llava.train.train import train
+
+    base, data = small
+    out = tmp_path / "run"
+    args = argv(base, data, out, "--max_steps", "4", "--save_steps", "2")
+    proc = subprocess.run([sys.executable, "llava/train/train_mem.py", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for step in (2, 4):
+        assert (out / f"checkpoint-{step}" / "non_lora_trainables.safetensors").is_file()
+        assert (out / f"checkpoint-{step}" / "config.json").is_file()
+    uninterrupted = _final_state(out)
+    at_step_2 = _final_state(out / "checkpoint-2")
+    shutil.rmtree(out / "checkpoint-4")
+    for name in ("adapter_model.safetensors", "non_lora_trainables.safetensors", "trainer_state.json"):
+        (out / name).unlink()
+
+    train(args)
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    assert [e["step"] for e in state["log_history"] if "loss" in e] == [1, 2, 3, 4]
+    resumed = _final_state(out)
+    assert resumed.keys() == uninterrupted.keys()
+    for k in resumed:
+        torch.testing.assert_close(resumed[k], uninterrupted[k], atol=1e-5, rtol=1e-4)
+    assert any(not torch.equal(at_step_2[k], resumed[k]) for k in resumed)  # steps 3-4 did train
+
+
+def test_feature_mismatch_stops_training_with_a_clear_error(small, tmp_path):
+    from llava.eeg_features import write_sidecar
+    from llava.train.train import train
+
+    base, data = small
+    bad = tmp_path / "d"
+    bad_data = write_data(bad)
+    write_sidecar(bad / "train_high_level_features.npy", [f"X{i}" for i in range(20)])
+    with pytest.raises(ValueError, match=r"row 0 belongs to sample 'X0', but data file .*eeg_ft.json.* has 'S000/000000'"):
+        train(argv(base, bad_data, tmp_path / "o", "--max_steps", "1"))
