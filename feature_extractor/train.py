@@ -301,6 +301,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     warmup_steps = int(round(cfg.warmup_ratio * total_steps))
     eval_bs = cfg.eval_batch_size or cfg.batch_size
     train_args = asdict(cfg)
+    schedule = {"name": "linear_warmup_cosine", "total_steps": total_steps, "warmup_steps": warmup_steps,
+                "min_lr_ratio": cfg.min_lr_ratio, "peak_lr": cfg.lr}
 
     start_epoch, step, history, best = 0, 0, [], {"epoch": 0, "score": -1.0}
     if cfg.resume:
@@ -314,6 +316,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         del saved_model
         state = load_train_state(last, optimizer)
         start_epoch, step, history, best = state["epoch"], state["step"], state["history"], state["best"]
+        if state.get("scheduler", schedule) != schedule:
+            raise ValueError(f"--resume: the learning-rate schedule changed ({state['scheduler']} -> {schedule}); "
+                             "the training data or its size differ from the interrupted run")
         best_cfg = out / "best" / "config.json"
         best_epoch_saved = json.loads(best_cfg.read_text(encoding="utf-8")).get("epoch") if best_cfg.is_file() else None
         if best["epoch"] == start_epoch and best_epoch_saved != start_epoch:  # killed before best/ was updated
@@ -364,7 +369,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         if improved:
             best = {"epoch": epoch + 1, "score": score}
         save_resumable(out / "last", model, mconf, extra, optimizer,
-                       {"epoch": epoch + 1, "step": step, "history": history, "best": best})
+                       {"epoch": epoch + 1, "step": step, "history": history, "best": best, "scheduler": schedule})
         if improved:
             copy_model(out / "last", out / "best")
         epochs_this_run += 1

@@ -3,9 +3,10 @@
 Accepted files: ``.safetensors``; ``.pt`` / ``.pth`` / ``.bin`` read with
 ``torch.load(weights_only=True)`` (no arbitrary objects are unpickled). A checkpoint that
 nests its weights under ``state_dict`` / ``model`` is unwrapped, and a ``module.`` prefix
-(DataParallel) is dropped. A file key matches a model key directly or under the wrapper's
-``backbone.`` prefix, so a bare backbone's weights (``conv1.weight``, ``layer1.0...``) load
-into the classifier.
+(DataParallel) is dropped. A file key matches a model key directly, or under the wrapper's
+``backbone.`` prefix (a bare backbone's weights: ``conv1.weight``, ``layer1.0...``), or under
+``backbone.model.`` for the transformers-based ViT/Swin (their ``ViTModel``/``SwinModel``
+keys, with or without a leading ``vit.``/``swin.`` of the classification models).
 """
 
 from __future__ import annotations
@@ -70,6 +71,20 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return out
 
 
+_PREFIXES = ("", "backbone.", "backbone.model.")
+_STRIP = ("vit.", "swin.")
+
+
+def _match(key: str, own: dict[str, torch.Tensor]) -> str | None:
+    """The model key a file key belongs to, or ``None``."""
+    names = [key] + [key[len(p):] for p in _STRIP if key.startswith(p)]
+    for name in names:
+        for prefix in _PREFIXES:
+            if prefix + name in own:
+                return prefix + name
+    return None
+
+
 def load_compatible(model: nn.Module, state: dict[str, torch.Tensor] | str | Path) -> InitReport:
     """Copy every tensor of ``state`` whose name and shape fit ``model``; report the rest.
 
@@ -91,7 +106,7 @@ def load_compatible(model: nn.Module, state: dict[str, torch.Tensor] | str | Pat
     report = InitReport()
     updates: dict[str, torch.Tensor] = {}
     for key, tensor in state.items():
-        target = key if key in own else (f"backbone.{key}" if f"backbone.{key}" in own else None)
+        target = _match(key, own)
         if target is None:
             report.unexpected.append(key)
         elif tuple(own[target].shape) != tuple(tensor.shape):

@@ -73,3 +73,16 @@ def test_pickled_objects_are_refused(tmp_path):
 def test_missing_init_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="init weights .*nope.safetensors.*not found"):
         read_state_dict(tmp_path / "nope.safetensors")
+
+
+def test_transformers_vit_keys_load_under_the_wrapper(tmp_path):
+    kw = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+    src = build_backbone("vit_base", image_size=32, **kw).backbone.model  # a transformers ViTModel
+    state = {f"vit.{k}": v.contiguous() for k, v in src.state_dict().items()}  # ViTForImageClassification layout
+    state["classifier.weight"] = torch.zeros(10, 32)
+    save_file(state, str(tmp_path / "vit.safetensors"))
+    dst = build_backbone("vit_base", image_size=32, **kw)
+    report = load_compatible(dst, tmp_path / "vit.safetensors")
+    assert report.unexpected == ["classifier.weight"] and not report.shape_mismatch
+    assert torch.equal(dst.backbone.model.embeddings.cls_token, src.embeddings.cls_token)
+    assert set(report.missing) == {"proj.weight", "proj.bias", "head.weight", "head.bias"}
