@@ -216,3 +216,29 @@ def test_feature_mismatch_stops_training_with_a_clear_error(small, tmp_path):
     write_sidecar(bad / "train_high_level_features.npy", [f"X{i}" for i in range(20)])
     with pytest.raises(ValueError, match=r"row 0 belongs to sample 'X0', but data file .*eeg_ft.json.* has 'S000/000000'"):
         train(argv(base, bad_data, tmp_path / "o", "--max_steps", "1"))
+
+
+@pytest.mark.parametrize("extra", [
+    ("--bits", "4", "--gradient_checkpointing", "True"),  # QLoRA: projector and tower stay unquantised
+    ("--eeg_fusion", "raw", "--mm_use_im_start_end", "True"),
+])
+def test_training_variants_with_text_only_samples(small, tmp_path, extra):
+    from safetensors.torch import load_file
+
+    from llava.train.train import train
+
+    base, _ = small
+    data = write_data(tmp_path / "d")
+    samples = json.loads(data.read_text())
+    for i in (1, 6, 11):  # text-only samples between the image ones
+        samples[i].pop("image")
+        samples[i]["conversations"][0]["value"] = "What is the sleep stage?"
+    data.write_text(json.dumps(samples))
+    out = train(argv(base, data, tmp_path / "o", "--max_steps", "2", "--save_strategy", "no", *extra))
+    projector = load_file(str(Path(out) / "non_lora_trainables.safetensors"))
+    assert projector and all(v.dtype == torch.float32 for v in projector.values())
+    assert all(k.startswith("base_model.model.model.mm_projector.") for k in projector)
+    config = json.loads((Path(out) / "config.json").read_text())
+    assert config["eeg_fusion"] == ("raw" if "raw" in extra else "add")
+    state = json.loads((Path(out) / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 and all(e["loss"] > 0 for e in state["log_history"] if "loss" in e)
