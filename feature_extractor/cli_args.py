@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import types
 import typing
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["add_dataclass_arguments", "dataclass_from_args"]
 

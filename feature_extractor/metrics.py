@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from collections.abc import Sequence
@@ -9,6 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from feature_extractor.stages import STAGES
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["classification_metrics"]
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+logger = logging.getLogger(__name__)
+
 __all__ = ["STAGES", "STAGE_INDEX", "parse_stage"]
 
 #: Class index ``i`` of every classifier in this package is ``STAGES[i]``.

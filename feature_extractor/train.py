@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import logging
 import math
@@ -42,9 +41,10 @@ from torch import nn
 from feature_extractor.checkpoint import copy_model, load_model, load_train_state, resumable_folder, save_resumable
 from feature_extractor.cli_args import add_dataclass_arguments, dataclass_from_args
 from feature_extractor.config import ModelConfig
-from feature_extractor.files import write_json_atomic, write_text_atomic
+from feature_extractor.files import write_json_atomic
 from feature_extractor.images import ImageDataset, ImageTransform
 from feature_extractor.metrics import classification_metrics
+from feature_extractor.predict import predict, write_predictions
 from feature_extractor.registry import import_plugins, list_backbones
 from feature_extractor.runtime import (
     amp_dtype,
@@ -60,7 +60,7 @@ from feature_extractor.weights import load_compatible
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "TrainResult", "train", "predict", "write_predictions", "lr_factor", "class_weights", "main"]
+__all__ = ["TrainConfig", "TrainResult", "train", "lr_factor", "class_weights", "main"]
 
 
 @dataclass
@@ -215,45 +215,6 @@ def _apply_trainable(model: nn.Module, prefixes: Sequence[str]) -> None:
         p.requires_grad_(any(n.startswith(pre) for pre in prefixes))
 
 
-def predict(
-    model: nn.Module,
-    dataset: ImageDataset,
-    batch_size: int,
-    device: torch.device,
-    workers: int = 0,
-    amp: torch.dtype | None = None,
-    channels_last: bool = False,
-    progress: bool = False,
-) -> np.ndarray:
-    """Class probabilities ``(N, num_classes)`` for every image of ``dataset``, in order."""
-    from tqdm.auto import tqdm
-
-    model.eval()
-    out = []
-    loader = make_loader(dataset, batch_size, workers=workers, shuffle=False)
-    with torch.inference_mode():
-        for x, _, _ in tqdm(loader, desc="eval", disable=not progress, leave=False):
-            x = x.to(device, non_blocking=True)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(device, amp):
-                logits, _ = model(x)
-            out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(STAGES)), np.float32)
-
-
-def write_predictions(path: str | Path, samples: Sequence[Sample], probs: np.ndarray, classes: Sequence[str] = STAGES) -> Path:
-    """CSV with ``sample_id, stage, pred, prob_<class>...`` (stage empty when unknown)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["sample_id", "stage", "pred"] + [f"prob_{c}" for c in classes])
-    for s, p in zip(samples, probs):
-        truth = classes[s.label] if s.label >= 0 else ""
-        w.writerow([s.sample_id, truth, classes[int(np.argmax(p))]] + [f"{v:.6f}" for v in p])
-    write_text_atomic(path, buf.getvalue())
-    return Path(path)
-
-
 def _check_resume(saved: dict[str, Any], cfg: TrainConfig) -> None:
     """Options that change what is trained must match the interrupted run."""
     before = saved.get("train_args", {})
@@ -277,7 +238,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     splits = _load_samples(cfg)
     train_samples, val_samples = splits[cfg.train_split], splits[cfg.val_split]
     if not train_samples:
-        raise ValueError(f"training data: no samples with split {cfg.train_split!r}")
+        source = cfg.manifest or cfg.labels
+        raise ValueError(f"training data {source!r}: no samples with split {cfg.train_split!r}; "
+                         f"give the rows a split (e.g. with 'eeg-vlm split') or choose --train-split")
     if not val_samples:
         logger.warning("no validation samples (split %r): best/ will hold the last epoch", cfg.val_split)
     logger.info("samples: %s", {k: len(v) for k, v in splits.items()})

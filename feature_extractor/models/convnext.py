@@ -13,6 +13,7 @@ Shapes for a 336x336 input and Base dims: stem (B, 128, 84, 84); stages (B, 128,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import torch
@@ -20,6 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from feature_extractor.registry import register_backbone
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ConvNeXt", "ConvNeXtBlock", "LayerNorm2d"]
 

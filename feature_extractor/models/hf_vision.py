@@ -9,10 +9,14 @@ Keyword arguments override any config field (``hidden_size=32, num_hidden_layers
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
 
 from feature_extractor.registry import register_backbone
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ViTBackbone", "SwinBackbone"]
 

@@ -17,12 +17,15 @@ The modified ResNet-18 (``resnet18_1024``): the last convolutional stage is wide
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from feature_extractor.registry import register_backbone
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet"]
 
