@@ -383,7 +383,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"feature_extractor.train: {exc}", file=sys.stderr)
         return 2
     logger.info("configuration: %s", json.dumps(asdict(cfg), sort_keys=True))
-    result = train(cfg)
+    try:
+        result = train(cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"feature_extractor.train: {exc}", file=sys.stderr)
+        return 1
     for split, m in result.metrics.items():
         print(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  kappa {m['kappa'] if m['kappa'] is None else round(m['kappa'], 4)}  (n={m['n']})")
     print(f"best epoch {result.best_epoch}; outputs in {result.out}")
