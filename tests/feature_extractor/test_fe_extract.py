@@ -133,3 +133,17 @@ def test_manifest_split_and_escaping_paths(tiny_checkpoint, small_manifest, llav
     (data / "evil.jsonl").write_text(json.dumps({"sample_id": "x", "image": ["../../../etc/hostname"]}) + "\n")
     with pytest.raises(ValueError, match=r"data file .*evil.jsonl' line 1: image path '../../../etc/hostname' escapes the folder"):
         extract_features(tiny_checkpoint, data / "evil.jsonl", image_folder=images, device="cpu")
+
+
+def test_llava_feature_store_reads_what_extraction_writes(tiny_checkpoint, llava_files):
+    from llava.eeg_features import FeatureStore, default_features_path
+
+    data, images = llava_files
+    out = extract_features(tiny_checkpoint, data / "eeg_ft.json", image_folder=images, device="cpu")
+    assert out == default_features_path(data / "eeg_ft.json", "train")
+    ids = [e["id"] for e in json.loads((data / "eeg_ft.json").read_text())]
+    store = FeatureStore(out, sample_ids=ids, data_file=str(data / "eeg_ft.json"))
+    assert len(store) == len(ids) and store.dim == 1024
+    np.testing.assert_array_equal(store[3], np.load(out)[3])
+    with pytest.raises(ValueError, match="row 0 belongs to sample"):
+        FeatureStore(out, sample_ids=ids[::-1])
