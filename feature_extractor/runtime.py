@@ -19,7 +19,7 @@ __all__ = [
     "resolve_device",
     "amp_dtype",
     "autocast",
-    "set_determinism",
+    "reproducible",
     "seed_worker",
     "make_loader",
     "progress_enabled",
@@ -57,16 +57,31 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
             yield
 
 
-def set_determinism(seed: int, deterministic: bool = True) -> None:
-    """Seed python, numpy and torch; ask torch for deterministic kernels where it has them."""
+@contextlib.contextmanager
+def reproducible(seed: int, deterministic: bool = True) -> Iterator[None]:
+    """Seed python, numpy and torch; inside, torch uses deterministic kernels where it has them.
+
+    torch's process-wide deterministic settings are put back on exit, so code running
+    later in the same process is unaffected.
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+    )
     if deterministic:
         if torch.cuda.is_available():
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark = before[2]
 
 
 def seed_worker(worker_id: int) -> None:

@@ -52,7 +52,7 @@ from feature_extractor.runtime import (
     make_loader,
     progress_enabled,
     resolve_device,
-    set_determinism,
+    reproducible,
 )
 from feature_extractor.samples import Sample, read_labels_csv, read_manifest
 from feature_extractor.stages import STAGES
@@ -227,6 +227,11 @@ def _check_resume(saved: dict[str, Any], cfg: TrainConfig) -> None:
 
 def train(cfg: TrainConfig) -> TrainResult:
     """Run (or resume) training as configured; see the module docstring for the outputs."""
+    with reproducible(cfg.seed, cfg.deterministic):
+        return _train(cfg)
+
+
+def _train(cfg: TrainConfig) -> TrainResult:
     from tqdm.auto import tqdm
 
     out = Path(cfg.out)
@@ -234,7 +239,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     import_plugins(cfg.plugin)
     device = resolve_device(cfg.device)
     amp = amp_dtype(cfg.amp, device)
-    set_determinism(cfg.seed, cfg.deterministic)
     splits = _load_samples(cfg)
     train_samples, val_samples = splits[cfg.train_split], splits[cfg.val_split]
     if not train_samples:
