@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from llava.model.builder import QUANT_SKIP_MODULES
 from llava.train.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args, validate_args
 from llava.train.checkpointing import newest_checkpoint, save_config, save_lora_folder, save_projector
 from llava.train.collator import DataCollatorForSupervisedDataset
@@ -34,11 +35,6 @@ from llava.train.llava_trainer import LLaVATrainer
 logger = logging.getLogger(__name__)
 
 __all__ = ["train", "build_model", "build_tokenizer", "lora_target_modules", "compute_dtype"]
-
-#: Modules kept in full precision by --bits 4/8. transformers 5 matches these from the start of
-#: a module's full name (or as a suffix), so a bare "mm_projector" would not match
-#: "model.mm_projector.0": name them from the root.
-QUANT_SKIP = ("model.mm_projector", "model.vision_tower", "lm_head")
 
 #: Module name parts that LoRA never wraps (besides lm_head).
 LORA_EXCLUDED = ("mm_projector", "vision_tower", "vision_resampler")
@@ -99,7 +95,7 @@ def _quantization_kwargs(training_args: TrainingArguments, dtype: torch.dtype) -
         "cuda" if torch.cuda.is_available() else "cpu")
     quant = BitsAndBytesConfig(
         load_in_4bit=training_args.bits == 4, load_in_8bit=training_args.bits == 8,
-        llm_int8_skip_modules=list(QUANT_SKIP), llm_int8_threshold=6.0,
+        llm_int8_skip_modules=list(QUANT_SKIP_MODULES), llm_int8_threshold=6.0,
         bnb_4bit_compute_dtype=dtype, bnb_4bit_use_double_quant=training_args.double_quant,
         bnb_4bit_quant_type=training_args.quant_type)
     return {"quantization_config": quant, "device_map": {"": device}}
