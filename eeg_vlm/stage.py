@@ -298,8 +298,11 @@ def _vision_probs(model, mconf, images: list[Path], ids: list[str], batch_size: 
     from feature_extractor.predict import predict
     from feature_extractor.samples import Sample
 
+    import torch
+
+    model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
     dataset = ImageDataset([Sample(i, p) for i, p in zip(ids, images)], ImageTransform.from_config(mconf))
-    return predict(model, dataset, batch_size, device, progress=progress)
+    return predict(model, dataset, batch_size, device, channels_last=True, progress=progress)
 
 
 def _llava_probs(out: Path, vision_model: Path, ids: list[str], names: list[str], question: str,
@@ -358,6 +361,19 @@ def _single_hypnogram_figure(epochs: np.ndarray, stages: Sequence[str], title: s
     ax.grid(axis="y", color="0.9", linewidth=0.6)
     fig.tight_layout()
     return fig
+
+
+def _plain(value):
+    """JSON-ready copy: numpy scalars as Python numbers, NaN as null (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.integer, np.floating)):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 @dataclass
@@ -494,7 +510,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         "image_settings": dataclasses.asdict(settings), "statistics": stats.as_dict(), "scores": result.scores,
         "hypnogram": None if hypnogram is None else str(hypnogram),
     }
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=float) + "\n")
+    write_text_atomic(out / "summary.json", json.dumps(_plain(summary), indent=2, sort_keys=True) + "\n")
     result.files.append(out / "summary.json")
     return result
 

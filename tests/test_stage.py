@@ -118,7 +118,8 @@ def test_stage_whole_night(night, tmp_path, capsys):
     expert = dict(zip(truth.onset_s.round(3), truth.stages))
     pairs = [(expert.get(round(t, 3)), p) for t, p in zip(hyp.onset_s, hyp.stages)]
     pairs = [(t, p) for t, p in pairs if t is not None]
-    summary = json.loads((out / "summary.json").read_text())
+    text = (out / "summary.json").read_text()
+    summary = json.loads(text, parse_constant=lambda c: pytest.fail(f"summary.json holds {c}: not strict JSON"))
     assert summary["scores"]["n"] == len(pairs) > 100
     assert summary["scores"]["accuracy"] == pytest.approx(np.mean([t == p for t, p in pairs]))
     assert summary["image_settings"]["size"] == 32
