@@ -88,6 +88,8 @@ def night(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_stage_whole_night(night, tmp_path, capsys):
+    import torch
+
     from eeg_vlm.epochs import label_epochs
     from eeg_vlm.hypnogram_io import read_hypnogram_csv
     from eeg_vlm.io import read_edf, read_edf_scoring
@@ -110,6 +112,17 @@ def test_stage_whole_night(night, tmp_path, capsys):
     # the images are the convert pipeline's (same renderer, settings read from convert.json)
     converted = night["conv"] / "images/SC4001E0/000010.png"
     assert (out / "images/SC4001E0-PSG/000010.png").read_bytes() == converted.read_bytes()
+    # the probabilities are the vision module's on the convert pipeline's images of the same epochs
+    from feature_extractor.checkpoint import load_model
+    from feature_extractor.images import ImageDataset, ImageTransform
+    from feature_extractor.predict import predict
+    from feature_extractor.samples import read_manifest
+
+    model, mconf, _ = load_model(night["vision"])
+    samples = read_manifest(night["conv"] / "manifest.csv")
+    direct = predict(model, ImageDataset(samples, ImageTransform.from_config(mconf)), 64, torch.device("cpu"))
+    rows = [int(s.sample_id.rsplit("/", 1)[1]) for s in samples]
+    np.testing.assert_allclose(hyp.probs[rows], direct, atol=2e-6)
     # the EDF+ hypnogram reads back as the same epochs
     back = label_epochs(read_edf_scoring(out / "hypnogram.edf"))
     assert back.stages == hyp.stages
