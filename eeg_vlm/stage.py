@@ -294,11 +294,11 @@ def truth_for_epochs(hypnogram: str | Path, onset_s: np.ndarray, reference_start
 def _vision_probs(model, mconf, images: list[Path], ids: list[str], batch_size: int, device,
                   progress: bool) -> np.ndarray:
     """The vision module's own stage probabilities ``(N, 5)``, batched, in inference mode."""
+    import torch
+
     from feature_extractor.images import ImageDataset, ImageTransform
     from feature_extractor.predict import predict
     from feature_extractor.samples import Sample
-
-    import torch
 
     model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
     dataset = ImageDataset([Sample(i, p) for i, p in zip(ids, images)], ImageTransform.from_config(mconf))
