@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("feature_extractor.extract", "write [N,1,1024] high-level features for a sample list"),
     "build-data": ("eeg_vlm.llava_data", "write eeg_ft.json / eeg_eval.jsonl with chain-of-thought answers"),
     "report": ("eeg_vlm.report", "metrics, paper tables and plots from answers or predictions"),
+    "stage": ("eeg_vlm.stage", "stage a whole night from one unlabeled EDF -> hypnogram CSV/EDF+/figures"),
 }
 
 

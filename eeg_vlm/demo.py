@@ -13,6 +13,7 @@ as a worked example of the seed workflow:
 8. ``llava/train/train_mem.py`` with the seed's LoRA flags
 9. ``llava/eval/model_vqa.py`` -> ``answers/eeg_answers.jsonl``
 10. ``eeg-vlm report`` -> tables and figures
+11. ``eeg-vlm stage`` -> a held-out night staged from its EDF alone (hypnogram CSV/EDF+/plots)
 
 The tiny model learns the task only as far as a 2-layer, 64-wide language model can in a
 minute; the point is that every file, flag and format is the real one.
@@ -30,10 +31,19 @@ from pathlib import Path
 __all__ = ["main", "demo_commands"]
 
 REPO = Path(__file__).resolve().parents[1]
+#: Stands for a test-split night in the staging step until the split is known.
+NIGHT = "{test_night}"
 
 
-def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool) -> list[tuple[str, list[str]]]:
-    """The demo's steps as ``(title, argv)`` pairs, argv starting with the Python executable."""
+def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool,
+                  cot: str = "none") -> list[tuple[str, list[str]]]:
+    """The demo's steps as ``(title, argv)`` pairs, argv starting with the Python executable.
+
+    ``cot`` is the chain-of-thought variant the tiny LLaVA is trained on. With ``'none'``
+    (the default here) answers are ``Sleep stage: X`` and evaluation ranks the five stages
+    by likelihood; with ``'stagewise'``/``'single'`` evaluation generates the reasoning,
+    which a 64-wide model does slowly and poorly — real runs use ``stagewise``.
+    """
     py = sys.executable
     raw, conv, data = out / "raw", out / "converted", out / "sleep_data"
     manifest = conv / "manifest.csv"
@@ -42,6 +52,10 @@ def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool)
     ckpt = out / "checkpoints" / "eeg-vlm-lora"
     answers = data / "answers" / "eeg_answers.jsonl"
     eeg_vlm = [py, "-m", "eeg_vlm"]
+    if cot == "none":
+        eval_mode = ["--score-labels", "W,N1,N2,N3,REM", "--score-template", "Sleep stage: {label}"]
+    else:
+        eval_mode = ["--temperature", "0", "--max_new_tokens", "1024"]
     vision_epochs = "2" if fast else "4"
     llava_epochs = "1" if fast else "2"
     return [
@@ -54,8 +68,11 @@ def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool)
             "train-features", "--manifest", str(manifest), "--out", str(vision), "--model", "resnet18_1024",
             "--image-size", "112", "--epochs", vision_epochs, "--batch-size", "32", "--lr", "2e-3",
             "--class-weights", "balanced", "--seed", str(seed), "--predict-splits", "test", "--workers", "0"]),
-        ("training / evaluation data with stage-wise CoT", eeg_vlm + [
-            "build-data", "--manifest", str(manifest), "--out-dir", str(data), "--cot", "stagewise"]),
+        ("stage-wise chain-of-thought from the signal (example data)", eeg_vlm + [
+            "build-data", "--manifest", str(manifest), "--out-dir", str(out / "sleep_data_cot"),
+            "--cot", "stagewise"]),
+        (f"training / evaluation data (--cot {cot})", eeg_vlm + [
+            "build-data", "--manifest", str(manifest), "--out-dir", str(data), "--cot", cot]),
         ("high-level features for training", eeg_vlm + [
             "extract", "--checkpoint", str(vision), "--data", str(data / "eeg_ft.json"),
             "--image-folder", str(data / "eeg_images_ft")]),
@@ -82,11 +99,16 @@ def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool)
         ("answer the held-out questions", [
             py, str(REPO / "llava/eval/model_vqa.py"), "--model-path", str(ckpt), "--model-base", str(base),
             "--question-file", str(data / "eeg_eval.jsonl"), "--image-folder", str(data / "eeg_images_eval"),
-            "--answers-file", str(answers), "--score-labels", "W,N1,N2,N3,REM", "--device", "cpu"]),
+            "--answers-file", str(answers), "--device", "cpu", *eval_mode]),
         ("report", eeg_vlm + [
             "report", "--answers", str(answers), "--predictions", str(vision / "predictions_test.csv"),
             "--names", "eeg-vlm (tiny LLaVA)", "resnet18_1024 (vision module)",
-            "--manifest", str(manifest), "--out", str(out / "report"), "--n-boot", "200"]),
+            "--manifest", str(manifest), "--dataset", "synthetic PSG", "--out", str(out / "report"),
+            "--n-boot", "200"]),
+        ("stage a held-out night from its EDF", eeg_vlm + [
+            "stage", str(raw / f"{NIGHT}-PSG.edf"), "--vision-model", str(vision), "--llava", str(ckpt),
+            "--llava-base", str(base), "--cot", cot, "--hypnogram", str(raw / f"{NIGHT}-Hypnogram.edf"),
+            "--out", str(out / "night")]),
     ]
 
 
@@ -97,16 +119,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=2.0, help="hours per synthetic night (default: 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data, splits and training (default: 0)")
     parser.add_argument("--fast", action="store_true", help="fewer training epochs (used by the tests)")
+    parser.add_argument("--cot", choices=("none", "single", "stagewise"), default="none",
+                        help="chain-of-thought variant the tiny LLaVA learns (default: none; the "
+                             "others generate their reasoning at evaluation, slowly on CPU)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     args = parser.parse_args(argv)
 
     out = args.out.resolve()
-    steps = demo_commands(out, args.subjects, args.hours, args.seed, args.fast)
+    steps = demo_commands(out, args.subjects, args.hours, args.seed, args.fast, args.cot)
     started = time.perf_counter()
     for i, (title, cmd) in enumerate(steps, 1):
         print(f"\n[{i}/{len(steps)}] {title}\n$ {shlex.join(cmd)}", flush=True)
         if args.dry_run:
             continue
+        if any(NIGHT in a for a in cmd):
+            cmd = _with_test_night(cmd, out)
         t0 = time.perf_counter()
         result = subprocess.run(cmd, cwd=REPO)
         if result.returncode != 0:
@@ -117,9 +144,39 @@ def main(argv: list[str] | None = None) -> int:
             sheet = out / "sample_images.png"
             _contact_sheet(out / "converted" / "manifest.csv", sheet)
             print(f"    one image per stage: {sheet}")
+        if title.startswith("stage-wise chain-of-thought"):
+            _print_example_rationale(out / "sleep_data_cot" / "eeg_ft.json")
     if not args.dry_run:
         print(f"\nwhole pipeline in {time.perf_counter() - started:.0f} s; report: {out / 'report'}")
     return 0
+
+
+def _with_test_night(cmd: list[str], out: Path) -> list[str]:
+    """Put the first test-split night's file names into the staging step."""
+    import csv
+
+    with open(out / "converted" / "manifest.csv", newline="") as fh:
+        record = next(r["sample_id"].split("/")[0] for r in csv.DictReader(fh) if r["split"] == "test")
+    psg = next((out / "raw").glob(f"{record}-PSG.edf"))
+    hyp = next((out / "raw").glob(f"{record[:6]}*-Hypnogram.edf"))
+    mapping = {f"{NIGHT}-PSG.edf": psg.name, f"{NIGHT}-Hypnogram.edf": hyp.name}
+    fixed = []
+    for arg in cmd:
+        for old, new in mapping.items():
+            arg = arg.replace(old, new)
+        fixed.append(arg)
+    print(f"$ {shlex.join(fixed)}", flush=True)
+    return fixed
+
+
+def _print_example_rationale(path: Path) -> None:
+    """Show one training answer: the reasoning a stage-wise CoT model learns to write."""
+    import json
+
+    samples = json.loads(path.read_text())
+    sample = next((s for s in samples if s["conversations"][1]["value"].endswith("N2")), samples[0])
+    answer = sample["conversations"][1]["value"].replace("\n", "\n      ")
+    print(f"    example answer for {sample['id']}:\n      {answer}")
 
 
 def _contact_sheet(manifest: Path, out: Path) -> None:

@@ -141,10 +141,12 @@ def _manifest_index(path: str | Path) -> dict[str, ManifestRow]:
 
 
 def _place(sample_id: str, manifest: dict[str, ManifestRow] | None, order: int) -> tuple[str, str, int]:
-    """(night, subject, epoch) of a sample: from the manifest, else night = subject = record id."""
+    """(night, subject, epoch) of a sample: the night is its record id (unique, unlike the
+    manifest's night number, which repeats across subjects); the subject comes from the
+    manifest, else it is the record id too."""
     row = manifest.get(sample_id) if manifest else None
     if row is not None:
-        return row.night or row.record_id, row.subject or row.night or row.record_id, row.epoch
+        return row.record_id, row.subject or row.record_id, row.epoch
     record, epoch = _split_sample_id(sample_id)
     return record, record, order if epoch is None else epoch
 

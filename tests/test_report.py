@@ -305,3 +305,15 @@ def test_yasa_run(tmp_path):
     run = json.loads((out / "metrics.json").read_text())["runs"]["YASA"]
     assert run["pooled"]["n"] == n and run["kind"] == "yasa"
     assert (out / "hypnodensity_YASA_R1.png").is_file()
+
+
+def test_nights_of_different_subjects_stay_apart():
+    """Sleep-EDF numbers nights 1/2 per subject: two subjects' night '1' are two nights."""
+    from eeg_vlm.manifest import Row
+    from eeg_vlm.report import _place
+
+    rows = [Row(f"{rec}/000000", "sleep-edf", subj, "1", 0, 0.0, "W", f"images/{rec}/000000.png", "test")
+            for rec, subj in (("SC4001E0", "SC400"), ("SC4011E0", "SC401"))]
+    manifest = {r.sample_id: r for r in rows}
+    places = [_place(r.sample_id, manifest, 0) for r in rows]
+    assert places == [("SC4001E0", "SC400", 0), ("SC4011E0", "SC401", 0)]

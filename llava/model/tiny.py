@@ -83,6 +83,10 @@ class TinySpec:
     patch_size: int = field(default=14, metadata={"help": "ViT patch size (336/14 -> 576 patches)"})
     mm_projector_type: str = field(default="mlp2x_gelu", metadata={"help": "projector type"})
     eeg_fusion: str = field(default="add", metadata={"help": "EEG-VLM fusion mode"})
+    lm_head_scale: float = field(default=8.0, metadata={"help": (
+        "multiplier on the random lm_head. At width 64 its rows have norm ~0.16, so logits can differ "
+        "by ~2 at most and no adapter can express an answer (LoRA leaves lm_head frozen); pretrained "
+        "language models have no such limit, and x8 mimics their logit range")})
 
 
 def train_tiny_tokenizer(out_dir: str | Path, vocab_size: int = 512, text: str = TOKENIZER_TEXT) -> Path:
@@ -192,6 +196,7 @@ def build_tiny_base(out_dir: str | Path, seed: int = 0, spec: TinySpec | None = 
     torch.manual_seed(seed)
     model = LlavaLlamaForCausalLM(config)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith(VISION_TOWER_PREFIX)}
+    state["lm_head.weight"] = state["lm_head.weight"] * spec.lm_head_scale
 
     for stale in list(out_dir.glob("pytorch_model*.bin*")) + list(out_dir.glob("model*.safetensors*")):
         stale.unlink()
