@@ -8,9 +8,10 @@ are imported only when their subcommand runs, keeping start-up fast.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "main", "configure_logging"]
 
 #: name -> (module with ``main(argv: list[str]) -> int``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,6 +25,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("eeg_vlm.report", "metrics, paper tables and plots from answers or predictions"),
     "stage": ("eeg_vlm.stage", "stage a whole night from one unlabeled EDF -> hypnogram CSV/EDF+/figures"),
 }
+
+
+def configure_logging(verbose: bool) -> None:
+    """The subcommands' one logging set-up: warnings only, or every step with ``-v``."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
 
 
 def _usage() -> str:

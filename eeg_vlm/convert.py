@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eeg_vlm.cli import configure_logging
 from eeg_vlm import __version__
 from eeg_vlm.checks import check_option
 from eeg_vlm.fileio import atomic_write, write_bytes_atomic, write_text_atomic
@@ -513,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """``eeg-vlm convert``."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     try:
         res = convert(args.input_dir, args.out_dir, channels=args.channels, style=args.style, sfreq=args.sfreq,
                       fmt=args.fmt, trim_wake=args.trim_wake, workers=args.workers, size=args.size,

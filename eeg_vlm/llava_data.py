@@ -41,6 +41,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from eeg_vlm.cli import configure_logging
 from eeg_vlm import cot
 from eeg_vlm.checks import check_option, safe_join
 from eeg_vlm.detectors import describe_epochs
@@ -511,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """``eeg-vlm build-data``."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     try:
         config = BuildConfig(
             manifest=Path(args.manifest), out_dir=Path(args.out_dir), cot=args.cot,

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eeg_vlm.cli import configure_logging
 from eeg_vlm import published as pub
 from eeg_vlm.answers import parse_answer
 from eeg_vlm.checks import check_file, check_option
@@ -627,7 +628,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     logger.info("report settings: %s", vars(args))
     if not args.answers and not args.predictions and not args.yasa:
         print("eeg-vlm report: give at least one --answers or --predictions file (or --yasa)", file=sys.stderr)

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eeg_vlm.cli import configure_logging
 from eeg_vlm.checks import check_file
 from eeg_vlm.fileio import write_text_atomic
 from eeg_vlm.hypnogram_io import Hypnogram, write_hypnogram_csv, write_hypnogram_edf
@@ -552,8 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """``eeg-vlm stage``."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     if args.llava_base and not args.llava:
         print("eeg-vlm stage: error: --llava-base needs --llava", file=sys.stderr)
         return 2
