@@ -19,7 +19,6 @@ sample's key, so the same inputs always give the same text.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -28,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eeg_vlm.fileio import read_jsonl
 from eeg_vlm.checks import check_file, check_option
 from eeg_vlm.detectors import EpochDescription, channel_role
 from eeg_vlm.stages import STAGES
@@ -577,28 +577,21 @@ def load_rationales(path: str | Path, labels: Mapping[str, str]) -> dict[str, st
     out: dict[str, str] = {}
     first_line: dict[str, int] = {}
     skipped = 0
-    with p.open(encoding="utf-8") as fh:
-        for n, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            where = f"rationales file {str(p)!r}, line {n}"
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("sample_id"), str) or not isinstance(obj.get("text"), str):
-                raise ValueError(f"{where}: expected an object with string fields 'sample_id' and 'text'")
-            sid, text = obj["sample_id"], obj["text"]
-            if sid in first_line:
-                raise ValueError(f"{where}: sample_id {sid!r} already given on line {first_line[sid]}")
-            first_line[sid] = n
-            if parse_final_line(text) is None:
-                check_rationale(text, "W", f"{where} (sample_id {sid!r})")
-            if sid not in labels:
-                skipped += 1
-                continue
-            check_rationale(text, labels[sid], f"{where} (sample_id {sid!r})")
-            out[sid] = text
+    for n, obj in read_jsonl(p, "rationales file"):
+        where = f"rationales file {str(p)!r}, line {n}"
+        if not isinstance(obj.get("sample_id"), str) or not isinstance(obj.get("text"), str):
+            raise ValueError(f"{where}: expected an object with string fields 'sample_id' and 'text'")
+        sid, text = obj["sample_id"], obj["text"]
+        if sid in first_line:
+            raise ValueError(f"{where}: sample_id {sid!r} already given on line {first_line[sid]}")
+        first_line[sid] = n
+        if parse_final_line(text) is None:
+            check_rationale(text, "W", f"{where} (sample_id {sid!r})")
+        if sid not in labels:
+            skipped += 1
+            continue
+        check_rationale(text, labels[sid], f"{where} (sample_id {sid!r})")
+        out[sid] = text
     if skipped:
         logger.warning("rationales file %s: %d sample ids are not in the manifest; skipped", p, skipped)
     return out

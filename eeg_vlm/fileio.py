@@ -7,13 +7,14 @@ a killed job leaves nothing corrupt behind and a rerun can trust what exists.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "read_jsonl"]
 
 
 @contextlib.contextmanager
@@ -51,3 +52,25 @@ def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> N
     """Write ``text`` to ``path`` atomically."""
     with atomic_write(path, "w", encoding=encoding, newline="") as fh:
         fh.write(text)
+
+
+def read_jsonl(path: str | Path, what: str) -> list[tuple[int, dict]]:
+    """The JSON objects of a ``.jsonl`` file with their 1-based line numbers.
+
+    Blank lines are skipped. A line that is not valid JSON, or not an object, raises
+    ``ValueError`` naming ``what``, the file and the line.
+    """
+    out: list[tuple[int, dict]] = []
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{what} {str(path)!r}, line {line_no}"
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
+            if not isinstance(rec, dict):
+                raise ValueError(f"{where}: expected a JSON object, got {type(rec).__name__}")
+            out.append((line_no, rec))
+    return out

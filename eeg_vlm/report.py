@@ -39,7 +39,7 @@ from eeg_vlm.cli import configure_logging
 from eeg_vlm import published as pub
 from eeg_vlm.answers import parse_answer
 from eeg_vlm.checks import check_file, check_option
-from eeg_vlm.fileio import write_text_atomic
+from eeg_vlm.fileio import read_jsonl, write_text_atomic
 from eeg_vlm.manifest import Row as ManifestRow
 from eeg_vlm.manifest import read_manifest
 from eeg_vlm.metrics import (UNPARSEABLE_POLICIES, NightSummary, Scores, bootstrap_ci, per_night,
@@ -94,22 +94,6 @@ def _split_sample_id(sample_id: str) -> tuple[str, int | None]:
     return sample_id, None
 
 
-def _read_jsonl(path: Path, what: str) -> list[tuple[int, dict]]:
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{what} {str(path)!r} line {line_no}: not valid JSON ({exc.msg})") from None
-            if not isinstance(rec, dict):
-                raise ValueError(f"{what} {str(path)!r} line {line_no}: expected a JSON object")
-            out.append((line_no, rec))
-    return out
-
-
 def _truth(value, where: str, what: str = "ground-truth stage") -> str:
     try:
         stage = to_aasm(str(value))
@@ -124,7 +108,7 @@ def load_questions(path: str | Path) -> dict[str, dict]:
     """``eeg_eval.jsonl`` -> ``{question_id: {"sample_id", "stage"}}``; duplicates are errors."""
     path = check_file(path, "questions file")
     out: dict[str, dict] = {}
-    for line_no, rec in _read_jsonl(path, "questions file"):
+    for line_no, rec in read_jsonl(path, "questions file"):
         where = f"questions file {str(path)!r} line {line_no}"
         if "question_id" not in rec:
             raise ValueError(f"{where}: field 'question_id' missing")
@@ -172,7 +156,7 @@ def load_answers(path: str | Path, questions: dict[str, dict] | None = None,
     out: list[EpochResult] = []
     seen: set[str] = set()
     model_ids: set[str] = set()
-    for line_no, rec in _read_jsonl(path, "answers file"):
+    for line_no, rec in read_jsonl(path, "answers file"):
         where = f"answers file {str(path)!r} line {line_no}"
         if "question_id" not in rec:
             raise ValueError(f"{where}: field 'question_id' missing")

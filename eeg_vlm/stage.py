@@ -41,7 +41,7 @@ import numpy as np
 
 from eeg_vlm.cli import configure_logging
 from eeg_vlm.checks import check_file
-from eeg_vlm.fileio import write_text_atomic
+from eeg_vlm.fileio import read_jsonl, write_text_atomic
 from eeg_vlm.hypnogram_io import Hypnogram, write_hypnogram_csv, write_hypnogram_edf
 from eeg_vlm.imaging import DEFAULT_SIZE, STYLES
 from eeg_vlm.stages import STAGES
@@ -329,12 +329,9 @@ def _llava_probs(out: Path, vision_model: Path, ids: list[str], names: list[str]
         argv += ["--model-base", str(llava_base)]
     eval_model(parse_args(argv))
     probs: dict[str, list[float]] = {}
-    with open(answers, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                rec = json.loads(line)
-                p = rec["metadata"]["probs"]
-                probs[str(rec["question_id"])] = [float(p[s]) for s in STAGES]
+    for _, rec in read_jsonl(answers, "answers file"):
+        p = rec["metadata"]["probs"]
+        probs[str(rec["question_id"])] = [float(p[s]) for s in STAGES]
     missing = [i for i in ids if i not in probs]
     if missing:
         raise ValueError(f"answers file {str(answers)!r}: no answer for {len(missing)} epochs, e.g. {missing[0]!r}")
