@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy as _copy
 import difflib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, auto
 from typing import Any
 
@@ -148,14 +148,12 @@ conv_vicuna_v1 = Conversation(
     sep2="</s>",
 )
 
-conv_llava_v1 = Conversation(
+# llava_v1 (the evaluation default) differs from vicuna_v1 only in its "human" wording.
+conv_llava_v1 = replace(
+    conv_vicuna_v1,
+    messages=[],
     system="A chat between a curious human and an artificial intelligence assistant. "
     "The assistant gives helpful, detailed, and polite answers to the human's questions.",
-    roles=("USER", "ASSISTANT"),
-    version="v1",
-    sep_style=SeparatorStyle.TWO,
-    sep=" ",
-    sep2="</s>",
 )
 
 conv_llava_plain = Conversation(

@@ -238,26 +238,19 @@ def find_recordings(folder: str | Path, fmt: str = "auto", isruc_scorer: int = 1
         raise ValueError(f"folder {str(root)!r}: empty; no recordings to read")
     found: list[RecordingSource] = []
     used: set[Path] = set()
-    if fmt in ("auto", "sleep-edf"):
-        items, u = _sleep_edf(files)
-        found += items
-        used |= u
-    if fmt in ("auto", "mass"):
-        items, u = _mass(files)
-        found += items
-        used |= u
-    if fmt in ("auto", "isruc"):
-        items, u = _isruc(files, isruc_scorer)
-        found += items
-        used |= u
-    if fmt in ("auto", "dreams"):
-        items, u = _dreams(files)
-        found += items
-        used |= u
-    if fmt in ("auto", "shhs"):
-        items, u = _shhs([p for p in files if p not in used], strict=fmt == "shhs")
-        found += items
-        used |= u
+    # Paired formats in order; SHHS only looks at files no earlier format claimed.
+    finders = {
+        "sleep-edf": lambda: _sleep_edf(files),
+        "mass": lambda: _mass(files),
+        "isruc": lambda: _isruc(files, isruc_scorer),
+        "dreams": lambda: _dreams(files),
+        "shhs": lambda: _shhs([p for p in files if p not in used], strict=fmt == "shhs"),
+    }
+    for name, finder in finders.items():
+        if fmt in ("auto", name):
+            items, claimed = finder()
+            found += items
+            used |= claimed
     if fmt in ("auto", "edf"):
         found += _plain_edf(files, used if fmt == "auto" else set())
     if not found:
