@@ -42,9 +42,11 @@ from feature_extractor.checkpoint import copy_model, load_model, load_train_stat
 from feature_extractor.cli_args import add_dataclass_arguments, dataclass_from_args
 from feature_extractor.config import ModelConfig
 from feature_extractor.files import write_json_atomic
+from feature_extractor.finetune import apply_unfreeze
 from feature_extractor.images import ImageDataset, ImageTransform
 from feature_extractor.metrics import classification_metrics
 from feature_extractor.predict import predict, write_predictions
+from feature_extractor.presets import fill_from_preset
 from feature_extractor.registry import import_plugins, list_backbones
 from feature_extractor.runtime import (
     amp_dtype,
@@ -83,6 +85,8 @@ class TrainConfig:
     feature_dim: int = field(default=1024, metadata={"help": "width of the exported features"})
     init_weights: str | None = field(default=None, metadata={"help": "state-dict file (.safetensors/.pt/.bin) to initialise shape-compatible tensors from"})
     trainable: list[str] = field(default_factory=list, metadata={"help": "train only parameters whose names start with these prefixes (e.g. backbone.layer3 backbone.layer4 proj head); default all"})
+    unfreeze: str | None = field(default=None, metadata={"help": "partial fine-tuning (feature_extractor.finetune): 'table3' (what PSG-LLaVA Table 3 unfroze for this backbone), 'head', 'all' or comma-separated prefixes"})
+    preset: str | None = field(default=None, metadata={"help": "PSG-LLaVA Table 3 row whose batch size, lr, weight decay, epochs and --unfreeze fill the options not given ('table3': this model's row; see feature_extractor.presets)"})
     epochs: int = field(default=30, metadata={"help": "training epochs"})
     batch_size: int = field(default=64, metadata={"help": "images per training step"})
     eval_batch_size: int | None = field(default=None, metadata={"help": "images per evaluation step (default: --batch-size)"})
@@ -113,6 +117,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "image_size", "feature_dim"):
             if int(getattr(self, name)) < 1:
                 problems.append(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.unfreeze and self.trainable:
+            problems.append("give --unfreeze or --trainable, not both")
         if self.workers < 0:
             problems.append(f"--workers must be >= 0, got {self.workers}")
         if not 0.0 <= self.warmup_ratio < 1.0:
@@ -219,7 +225,7 @@ def _check_resume(saved: dict[str, Any], cfg: TrainConfig) -> None:
     """Options that change what is trained must match the interrupted run."""
     before = saved.get("train_args", {})
     fixed = ("model", "model_kwargs", "image_size", "in_chans", "feature_dim", "epochs", "batch_size", "lr", "seed",
-             "trainable", "class_weights", "train_split", "manifest", "labels")
+             "trainable", "unfreeze", "class_weights", "train_split", "manifest", "labels")
     diffs = [f"{k}: {before.get(k)!r} -> {getattr(cfg, k)!r}" for k in fixed if k in before and before[k] != getattr(cfg, k)]
     if diffs:
         raise ValueError(f"--resume: options differ from the interrupted run in {cfg.out!r}: " + "; ".join(diffs))
@@ -253,6 +259,10 @@ def _train(cfg: TrainConfig) -> TrainResult:
     model = mconf.build()
     init_report = load_compatible(model, cfg.init_weights) if cfg.init_weights else None
     _apply_trainable(model, cfg.trainable)
+    if cfg.unfreeze:
+        apply_unfreeze(model, cfg.unfreeze)
+        if cfg.unfreeze != "all" and not cfg.init_weights:
+            logger.warning("--unfreeze %s without --init-weights: the frozen layers keep random weights", cfg.unfreeze)
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -382,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(list_backbones()))
         return 0
     try:
-        cfg = dataclass_from_args(TrainConfig, args)
+        cfg = dataclass_from_args(TrainConfig, fill_from_preset(args))
     except ValueError as exc:
         print(f"feature_extractor.train: {exc}", file=sys.stderr)
         return 2
