@@ -28,8 +28,9 @@ from typing import Any
 import torch
 
 from ..constants import DEFAULT_IM_END_TOKEN, DEFAULT_IM_START_TOKEN, DEFAULT_IMAGE_PATCH_TOKEN
-from .language_model.llava_llama import LlavaConfig, LlavaLlamaForCausalLM, load_llava_config
-from .llava_arch import load_weights_file, projector_state
+from .configuration_llava import LlavaConfig, load_llava_config
+from .modeling_llava import LlavaLlamaForCausalLM
+from .vision_setup import load_weights_file, projector_state
 
 logger = logging.getLogger(__name__)
 

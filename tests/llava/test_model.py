@@ -202,12 +202,20 @@ def test_left_padding_returns_positions(model, tok):
     assert pos[1, 3:].tolist() == list(range(embeds.shape[1] - 3))
 
 
-def test_truncation_after_splicing(model, tok):
+def test_too_long_after_splicing_raises_naming_sample_length_and_limit(model, tok):
     model.config.tokenizer_model_max_length = 600
     ids = _ids(tok, TWO_TAGS)
     images, feats = _inputs()
-    _, _, mask, _, embeds, labels = _splice(model, ids, images, feats, labels=ids.clone())
-    assert embeds.shape[1] == 600 and labels.shape[1] == 600 and mask.shape[1] == 600
+    n = int((ids != IMAGE_TOKEN_INDEX).sum()) + 2 * N_PATCH
+    with pytest.raises(ValueError, match=rf"sample 0: {n} tokens after splicing 1152 visual tokens exceed "
+                                         r"tokenizer_model_max_length 600"):
+        _splice(model, ids, images, feats, labels=ids.clone())
+    with pytest.raises(ValueError, match=r"sample 0 \('SC4001E0/000122'\): .* exceed tokenizer_model_max_length 600"):
+        model(input_ids=ids.repeat(2, 1), images=images.repeat(2, 1, 1, 1), eeg_features=feats.repeat(2, 1, 1),
+              sample_ids=["SC4001E0/000122", "SC4001E0/000123"])
+    model.config.tokenizer_model_max_length = n  # exactly at the limit: nothing is cut
+    embeds = _splice(model, ids, images, feats)[4]
+    assert embeds.shape[1] == n
 
 
 def test_forward_loss_accepts_new_kwargs_and_trains_projector_only_visual_side(model, tok):

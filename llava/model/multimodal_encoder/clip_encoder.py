@@ -16,9 +16,10 @@ import torch
 from torch import nn
 from transformers import AutoImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
+from ..configuration_llava import SELECT_FEATURES
+
 logger = logging.getLogger(__name__)
 
-SELECT_FEATURES = ("patch", "cls_patch")
 
 __all__ = ["SELECT_FEATURES", "CLIPVisionTower"]
 
