@@ -2,7 +2,7 @@
 
 | name | kind | input | rate | units | Table 3 row |
 | --- | --- | --- | --- | --- | --- |
-| ``tinysleepnet`` | signal | one EEG channel, sequences of a night | 100 Hz | z-scored epoch | tinysleepnet |
+| ``tinysleepnet`` | signal | one EEG channel, sequences of a night | 100 Hz | µV (as published) | tinysleepnet |
 | ``multisleepnet`` | signal | all channels, one epoch | 100 Hz | µV (log STFT) | multisleepnet |
 | ``sleepwavenet`` | signal | all channels, one epoch | 100 Hz | z-scored epoch | sleepwavenet |
 | ``labram`` | foundation | EEG channels (10-20 electrodes), one epoch | 200 Hz | 0.1 mV | labram |
@@ -101,9 +101,9 @@ def _load_cbramod(model, path):
 
 
 SIGNAL_MODELS: dict[str, SignalModelSpec] = {s.name: s for s in (
-    SignalModelSpec("tinysleepnet", "signal", 100.0, "zscore", True, True, _tiny_sleep, "tinysleepnet",
+    SignalModelSpec("tinysleepnet", "signal", 100.0, "uv", True, True, _tiny_sleep, "tinysleepnet",
                     "TinySleepNet (Supratak & Guo 2020): CNN + LSTM over the night",
-                    {"filters": 16, "hidden": 32}),
+                    {"filters": 16, "hidden": 32, "dropout": 0.2}),
     SignalModelSpec("multisleepnet", "signal", 100.0, "uv", False, False, _multi, "multisleepnet",
                     "MultiChannelSleepNet (Dai et al. 2023): per-channel + fusion transformer encoders",
                     {"d_model": 32, "heads": 4, "channel_layers": 1, "fusion_layers": 1}),

@@ -48,7 +48,7 @@ class _SameConv(nn.Module):
         super().__init__()
         self.kernel, self.stride = kernel, stride
         self.conv = nn.Conv1d(in_ch, out_ch, kernel, stride, bias=False)
-        self.bn = nn.BatchNorm1d(out_ch, eps=1e-3, momentum=0.01)
+        self.bn = nn.BatchNorm1d(out_ch, eps=1e-3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, same_padding(x.shape[-1], self.kernel, self.stride))

@@ -40,7 +40,7 @@ from feature_extractor.predict import write_predictions
 from feature_extractor.presets import get_preset
 from feature_extractor.runtime import reproducible, resolve_device
 from feature_extractor.samples import Sample
-from feature_extractor.train import lr_factor
+from feature_extractor.train import class_weights, lr_factor
 from signal_models.data import STAGES, SignalSet, load_split, night_windows
 from signal_models.registry import get_spec, scale_epochs
 
@@ -67,6 +67,7 @@ class SignalTrainConfig:
     batch_size: int | None = field(default=None, metadata={"help": "epochs (sequences for sequence models) per step (default: Table 3)"})
     lr: float | None = field(default=None, metadata={"help": "peak learning rate (default: Table 3)"})
     weight_decay: float | None = field(default=None, metadata={"help": "AdamW weight decay (default: Table 3)"})
+    class_weights: str = field(default="none", metadata={"help": "'none', 'balanced' (inverse training frequency) or 5 comma-separated weights"})
     seq_len: int = field(default=20, metadata={"help": "consecutive epochs per training sequence (sequence models; TinySleepNet: 20)"})
     init_weights: str | None = field(default=None, metadata={"help": "released foundation-model checkpoint (local file, published key names)"})
     seed: int = field(default=0, metadata={"help": "random seed"})
@@ -201,7 +202,8 @@ def _train(cfg: SignalTrainConfig) -> dict[str, Any]:
     keep = train.labels >= 0
     steps = len(_batches(train, cfg, spec.sequence, np.random.default_rng(0))) * cfg.epochs
     warmup, step, history, best = max(int(0.03 * steps), 0), 0, [], (-1.0, 0, None)
-    loss_fn = nn.CrossEntropyLoss(ignore_index=-1)
+    weights = class_weights(cfg.class_weights, train.labels[keep].tolist())
+    loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device), ignore_index=-1)
     val = sets[cfg.val_split]
     logger.info("training %s (%s) on %s: %d epochs, channels %s, %s", cfg.model, "tiny" if cfg.tiny else "reference",
                 device, len(train), chosen, {k: getattr(cfg, k) for k in ("epochs", "batch_size", "lr", "weight_decay")})
