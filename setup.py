@@ -23,6 +23,10 @@ CORE = [
     "accelerate>=1.0",
     "sentencepiece>=0.2",
     "tokenizers>=0.21",
+    # transformers needs these to read sentencepiece (Llama/Mistral) and tiktoken (Llama-3)
+    # tokenizer files, but does not install them itself
+    "protobuf>=4",
+    "tiktoken>=0.7",
 ]
 EXTRAS = {
     "train": ["deepspeed>=0.16", "wandb>=0.18"],

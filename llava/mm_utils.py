@@ -23,6 +23,7 @@ from PIL import Image
 from transformers import StoppingCriteria
 
 from .constants import DEFAULT_IMAGE_TOKEN, IMAGE_TOKEN_INDEX
+from .utils import check_option
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +121,7 @@ def process_images(images: Sequence[Image.Image] | Image.Image, image_processor:
     elif aspect in (None, "", "square", "resize_crop"):
         out = image_processor(images, return_tensors="pt")["pixel_values"]
     else:
-        raise ValueError(f"process_images: invalid value for 'image_aspect_ratio'. Allowed values are 'pad', "
-                         f"'square', None, but got {aspect!r} instead")
+        check_option("image_aspect_ratio", aspect, ("pad", "square", None), where="process_images")
     if isinstance(out, (list, tuple)):
         out = torch.stack([torch.as_tensor(x) for x in out])
     return out
@@ -134,6 +134,7 @@ def tokenizer_image_token(prompt: str, tokenizer: Any, image_token_index: int = 
     The text between tags is tokenised piece by piece (as upstream LLaVA); the tokenizer's
     BOS, when it adds one, appears once, at the start.
     """
+    check_option("return_tensors", return_tensors, ("pt", None), where="tokenizer_image_token")
     chunks = prompt.split(DEFAULT_IMAGE_TOKEN)
     first = tokenizer(chunks[0]).input_ids
     bos = getattr(tokenizer, "bos_token_id", None)
@@ -144,12 +145,7 @@ def tokenizer_image_token(prompt: str, tokenizer: Any, image_token_index: int = 
         if i > 0:
             ids.append(image_token_index)
         ids.extend(tokenizer(chunk, add_special_tokens=False).input_ids if chunk else [])
-    if return_tensors is None:
-        return ids
-    if return_tensors == "pt":
-        return torch.tensor(ids, dtype=torch.long)
-    raise ValueError(f"tokenizer_image_token: invalid value for 'return_tensors'. Allowed values are 'pt', None, "
-                     f"but got {return_tensors!r} instead")
+    return torch.tensor(ids, dtype=torch.long) if return_tensors == "pt" else ids
 
 
 def get_model_name_from_path(model_path: str | Path) -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from llava.constants import IMAGE_TOKEN_INDEX
+from llava.utils import check_option
 
 logger = logging.getLogger(__name__)
 
@@ -195,11 +196,7 @@ def score_candidates(
     Tensor
         ``(B, K)`` float32 scores.
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(
-            "label scoring: invalid value for the 'reduction' parameter. Allowed values are 'sum', 'mean', "
-            f"but got {reduction!r} instead"
-        )
+    check_option("reduction", reduction, REDUCTIONS, where="label scoring")
     B = embeds.shape[0]
     if len(candidate_ids) != B:
         raise ValueError(f"label scoring: {B} prompts but candidates for {len(candidate_ids)}")

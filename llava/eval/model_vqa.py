@@ -17,6 +17,11 @@ metadata``), plus:
 - ``--score-labels W,N1,N2,N3,REM``: rank those answers by likelihood instead of
   generating (see :mod:`llava.eval.label_scoring`); the answer ``text`` is the best label
   and ``metadata`` gets ``probs`` and ``pred``.
+
+``--model-path`` is required; the data flags default to the seed's ``sleep_data/`` layout.
+An input error (missing or unreadable file, bad line, refused or missing image, bad flag)
+ends the run with one line ``model_vqa.py: error: ...`` and status 1 (2 for bad flags),
+without a traceback. bitsandbytes is loaded only for ``--load-4bit`` / ``--load-8bit``.
 """
 
 from __future__ import annotations
@@ -61,13 +66,16 @@ __all__ = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags (upstream spellings; ``_``/``-`` variants accepted)."""
-    p = argparse.ArgumentParser(prog="model_vqa", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="model_vqa.py", description=__doc__.split("\n\n")[0])
     a = p.add_argument
-    a("--model-path", "--model_path", default="facebook/opt-350m", help="checkpoint folder (a LoRA output folder needs --model-base)")
+    a("--model-path", "--model_path", required=True, help="checkpoint folder (a LoRA output folder needs --model-base)")
     a("--model-base", "--model_base", default=None, help="base checkpoint the LoRA/projector checkpoint was trained from")
-    a("--image-folder", "--image_folder", default="", help="folder the questions' image paths are relative to")
-    a("--question-file", "--question_file", default="tables/question.jsonl", help="questions, one JSON object per line")
-    a("--answers-file", "--answers_file", default="answer.jsonl", help="answers are appended here, one line per question")
+    a("--image-folder", "--image_folder", default="sleep_data/eeg_images_eval",
+      help="folder the questions' image paths are relative to (default: %(default)s)")
+    a("--question-file", "--question_file", default="sleep_data/eeg_eval.jsonl",
+      help="questions, one JSON object per line (default: %(default)s)")
+    a("--answers-file", "--answers_file", default="sleep_data/answers/eeg_answers.jsonl",
+      help="answers are appended here, one line per question (default: %(default)s)")
     a("--conv-mode", "--conv_mode", default="llava_v1", help="conversation template (llava/conversation.py)")
     a("--num-chunks", "--num_chunks", type=int, default=1, help="split the question file into this many chunks")
     a("--chunk-idx", "--chunk_idx", type=int, default=0, help="which chunk this process answers (0-based)")
@@ -119,6 +127,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             problems.append(str(exc))
     if problems:
         parser.error("; ".join(problems))
+    if args.load_4bit or args.load_8bit:
+        from llava.utils import require
+
+        require("bitsandbytes", "--load-4bit" if args.load_4bit else "--load-8bit")
     return args
 
 
@@ -197,15 +209,30 @@ def open_features(args: argparse.Namespace, questions: Sequence[Question], fusio
     return FeatureStore(path, [q.sample_id for q in questions], data_file=str(args.question_file))
 
 
-def _check_images(questions: Sequence[Question], image_folder: str) -> None:
-    """Fail before any model work if an image path escapes the folder or is missing."""
+def _check_images(questions: Sequence[Question], image_folder: str, question_file: str) -> None:
+    """Before any model work: every image path stays inside the folder and every loaded image exists.
+
+    All bad questions are listed in one error (the first 20).
+    """
     from llava.mm_utils import resolve_image_path
 
+    problems = []
+    refused = False
     for q in questions:
-        if q.images:
-            path = Path(resolve_image_path(image_folder, q.images[0]))
-            if not path.is_file():
-                raise FileNotFoundError(f"question {q.question_id!r}: image {str(path)!r} not found")
+        for k, rel in enumerate(q.images):
+            try:
+                path = Path(resolve_image_path(image_folder, rel))
+            except ValueError as exc:
+                problems.append(f"question {q.question_id!r}: {exc}")
+                refused = True
+                continue
+            if k == 0 and not path.is_file():
+                problems.append(f"question {q.question_id!r}: image {str(path)!r} not found")
+    if problems:
+        more = f"; ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        error = ValueError if refused else FileNotFoundError
+        raise error(f"question file {str(question_file)!r}: {len(problems)} bad image path(s): "
+                    + "; ".join(problems[:20]) + more)
 
 
 def _inputs(session: Session, q: Question, conv_mode: str, image_folder: str):
@@ -338,7 +365,7 @@ def eval_model(args: argparse.Namespace, session: Session | None = None) -> dict
         return {"answered": 0, "skipped": len(chunk), "chunk": len(chunk)}
     for q in todo:
         count_image_tags(len(q.images), "add")  # reject malformed image lists before loading anything
-    _check_images(todo, args.image_folder)
+    _check_images(todo, args.image_folder, args.question_file)
     fusion = session.fusion if session is not None else (args.eeg_fusion or checkpoint_fusion(args.model_path))
     features = open_features(args, questions, fusion)  # checked before the (slow) model load
     if args.seed is not None:
@@ -365,14 +392,27 @@ def _progress(total: int):
     return tqdm(total=total, unit="q", dynamic_ncols=True)
 
 
+def _changed_flags(args: argparse.Namespace) -> str:
+    """The flags that differ from their defaults, ``--name value`` each."""
+    defaults = vars(build_parser().parse_args(["--model-path", args.model_path]))
+    return " ".join(f"--{k} {v}" for k, v in vars(args).items() if defaults.get(k) != v or k == "model_path")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not any(a.split("=")[0] in ("--load-4bit", "--load_4bit", "--load-8bit", "--load_8bit") for a in argv):
+        from llava.utils import keep_bitsandbytes_unloaded
+
+        keep_bitsandbytes_unloaded()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    logger.info("model_vqa: %s", vars(args))
+    logger.info("model_vqa: %s", _changed_flags(args))
     counts = eval_model(args)
     print(f"answered {counts['answered']}, already answered {counts['skipped']}, chunk size {counts['chunk']} -> {args.answers_file}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from llava.utils import run_cli
+
+    sys.exit(run_cli(main, "model_vqa.py"))

@@ -7,7 +7,7 @@ of the authors' fine-tuning command and of upstream's scripts is accepted with i
 upstream meaning. Trainer arguments that current transformers renamed or removed are
 mapped, not rejected: ``--evaluation_strategy`` -> ``eval_strategy``, ``--warmup_ratio`` ->
 ``warmup_steps`` (a float below 1 is a ratio), ``--group_by_length`` ->
-``train_sampling_strategy``; ``--tf32``/``--bf16`` without CUDA are turned off with a
+``train_sampling_strategy``, ``--gradient_checkpointing`` -> ``activation_checkpointing``; ``--tf32``/``--bf16`` without CUDA are turned off with a
 warning instead of failing.
 
 :func:`parse_args` turns argv into the three objects and :func:`validate_args` checks them,
@@ -20,13 +20,13 @@ import difflib
 import logging
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import transformers
 
 from llava.constants import EEG_FUSION_MODES
+from llava.utils import UsageError, check_option
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class TrainingArguments(transformers.TrainingArguments):
 
     def __post_init__(self):
         if self.evaluation_strategy is not None:
-            warnings.warn("--evaluation_strategy is the old name of --eval_strategy; using it as such", FutureWarning)
+            logger.info("--evaluation_strategy is the old name of --eval_strategy; using it as such")
             self.eval_strategy = self.evaluation_strategy
         if self.warmup_ratio is not None:
             if not 0 <= self.warmup_ratio < 1:
@@ -156,7 +156,15 @@ class TrainingArguments(transformers.TrainingArguments):
                 self.warmup_steps = float(self.warmup_ratio)
         if self.group_by_length:
             self.train_sampling_strategy = "group_by_length"
+        # upstream's --gradient_checkpointing is transformers' activation_checkpointing now
+        for old, new in (("gradient_checkpointing", "activation_checkpointing"),
+                         ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs")):
+            if getattr(self, new, None) is None and getattr(self, old, None) is not None:
+                setattr(self, new, getattr(self, old))
+        _require_optional(self)
         cuda = _cuda_available()
+        if not cuda and self.dataloader_pin_memory:
+            self.dataloader_pin_memory = False  # nothing to pin to (and torch warns)
         if self.tf32 and not cuda:
             logger.warning("--tf32 needs a CUDA GPU; none found, so it is ignored")
             self.tf32 = None
@@ -164,6 +172,19 @@ class TrainingArguments(transformers.TrainingArguments):
             logger.warning("--bf16 needs a CUDA GPU here; none found, training in float32")
             self.bf16 = False
         super().__post_init__()
+
+
+def _require_optional(args: "TrainingArguments") -> None:
+    """Name the missing optional package (and its pip command) of a feature the flags ask for."""
+    from llava.utils import require
+
+    if args.deepspeed:
+        require("deepspeed", "--deepspeed")
+    report_to = [args.report_to] if isinstance(args.report_to, str) else list(args.report_to or [])
+    if "wandb" in report_to or "all" in report_to:
+        require("wandb", "--report_to wandb")
+    if args.bits in (4, 8):
+        require("bitsandbytes", f"--bits {args.bits}")
 
 
 def _cuda_available() -> bool:
@@ -190,7 +211,7 @@ def parse_args(
         for flag in unknown or rest:
             close = difflib.get_close_matches(flag.split("=")[0], known, n=1, cutoff=0.6)
             hints.append(f"{flag!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ValueError("llava/train/train_mem.py: unknown argument(s) " + ", ".join(hints))
+        raise UsageError("llava/train/train_mem.py: unknown argument(s) " + ", ".join(hints))
     return model_args, data_args, training_args
 
 
@@ -205,20 +226,25 @@ def validate_args(model_args: ModelArguments, data_args: DataArguments, training
     problems: list[str] = []
 
     def allowed(name: str, value, choices) -> None:
-        if value not in choices:
-            listed = ", ".join(repr(c) for c in choices)
-            problems.append(f"--{name}: allowed values are {listed}, but got {value!r}")
+        try:
+            check_option(name, value, choices, where=f"--{name}")
+        except ValueError as exc:
+            problems.append(str(exc))
 
     if not model_args.model_name_or_path:
         problems.append("--model_name_or_path: required (the base checkpoint folder)")
+    elif os.path.isdir(model_args.model_name_or_path) and not os.path.isfile(
+            os.path.join(model_args.model_name_or_path, "config.json")):
+        problems.append(f"--model_name_or_path: folder {model_args.model_name_or_path!r} has no config.json "
+                        "(not a checkpoint folder)")
     allowed("version", model_args.version, list(conv_templates))
     allowed("eeg_fusion", model_args.eeg_fusion, EEG_FUSION_MODES)
     allowed("mm_vision_select_feature", model_args.mm_vision_select_feature, ("patch", "cls_patch"))
     allowed("mm_patch_merge_type", model_args.mm_patch_merge_type, ("flat",))
     if not PROJECTOR_TYPE.match(model_args.mm_projector_type or ""):
         problems.append(
-            f"--mm_projector_type: allowed values are 'linear', 'identity', 'mlp<N>x_gelu', "
-            f"but got {model_args.mm_projector_type!r}"
+            f"--mm_projector_type: invalid value for the 'mm_projector_type' parameter. Allowed values are "
+            f"'linear', 'identity', 'mlp<N>x_gelu', but got {model_args.mm_projector_type!r} instead"
         )
     if model_args.pretrain_mm_mlp_adapter and not os.path.isfile(model_args.pretrain_mm_mlp_adapter):
         problems.append(f"--pretrain_mm_mlp_adapter: file {model_args.pretrain_mm_mlp_adapter!r} not found")
@@ -253,4 +279,4 @@ def validate_args(model_args: ModelArguments, data_args: DataArguments, training
         problems.append(f"--deepspeed: config file {ds!r} not found")
 
     if problems:
-        raise ValueError("invalid training arguments:\n  " + "\n  ".join(problems))
+        raise ValueError("invalid training arguments: " + "; ".join(problems))

@@ -125,7 +125,8 @@ def save_lora_folder(model: Any, output_dir: str | Path, lora_bias: str = "none"
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(model, out)
-        model.save_pretrained(str(out), state_dict=adapter, safe_serialization=True)
+        # the adapter is exactly ``adapter``: the embedding rows added for <im_patch> are not trained
+        model.save_pretrained(str(out), state_dict=adapter, safe_serialization=True, save_embedding_layers=False)
         save_file(with_peft_prefix(extra), str(out / NON_LORA_NAME), metadata={"format": "pt"})
         logger.info("saved LoRA folder %s: %d adapter tensors, %d non-LoRA tensors (%s)", out, len(adapter),
                     len(extra), ", ".join(sorted({k.rsplit(".", 2)[0] for k in extra}))[:200])

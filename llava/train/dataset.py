@@ -40,10 +40,15 @@ from llava.constants import (
 from llava.eeg_features import FeatureStore, default_features_path
 from llava.mm_utils import load_image, process_images, resolve_image_path
 from llava.train.labels import preprocess_conversation
+from llava.train.sample_checks import check_samples
+from llava.utils import check_option
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DatasetOptions", "LazySupervisedDataset", "read_samples", "normalise_image_tags", "resolve_features_path"]
+__all__ = [
+    "DatasetOptions", "PreparedData", "prepare_data", "n_image_tags", "LazySupervisedDataset", "read_samples",
+    "normalise_image_tags", "resolve_features_path",
+]
 
 #: Image tokens counted per image by the length heuristics (upstream's value).
 IMAGE_LENGTH_BONUS = 128
@@ -140,6 +145,50 @@ def normalise_image_tags(turns: list[dict], n_images: int, sample_id: str, use_i
     return turns
 
 
+def n_image_tags(sample: dict, eeg_fusion: str) -> int:
+    """``<image>`` tags the sample keeps: one per image, the placeholder's dropped with ``none``."""
+    n = len(sample["images"])
+    return 1 if n == 2 and eeg_fusion == "none" else n
+
+
+@dataclass
+class PreparedData:
+    """The checked samples of a data file and their opened features (or None)."""
+
+    samples: list[dict]
+    features: FeatureStore | None
+    n_images: int
+
+
+def prepare_data(options: DatasetOptions) -> PreparedData:
+    """Read the data file, open its features and check every sample's files (no model needed).
+
+    ``train()`` calls this before loading the model, so that a bad data file costs seconds,
+    not a model load; all bad samples are listed at once (:mod:`llava.train.sample_checks`).
+    """
+    check_option("eeg_fusion", options.eeg_fusion, EEG_FUSION_MODES, where="dataset")
+    samples = read_samples(options.data_path)
+    counts = {n: sum(len(s["images"]) == n for s in samples) for n in (0, 1, 2)}
+    if counts[1] and counts[2] and options.eeg_fusion != "none":
+        raise ValueError(
+            f"data file {options.data_path!r}: mixes {counts[1]} one-image and {counts[2]} two-image samples; "
+            f"with --eeg_fusion {options.eeg_fusion} every image sample needs [image, placeholder] "
+            "(or train vanilla with --eeg_fusion none)"
+        )
+    if (counts[1] or counts[2]) and not options.image_folder:
+        raise ValueError(f"data file {options.data_path!r}: has image samples; --image_folder is required")
+    features = None
+    path = resolve_features_path(options, samples)
+    if path is not None:
+        features = FeatureStore(path, [s["id"] for s in samples], data_file=options.data_path)
+        logger.info("features %s: %d rows of width %d", path, len(features), features.dim)
+    check_samples(samples, options.data_path, options.image_folder,
+                  lambda sample: n_image_tags(sample, options.eeg_fusion), features)
+    logger.info("data %s: %d samples (%d text-only, %d one-image, %d two-image), eeg_fusion=%s",
+                options.data_path, len(samples), counts[0], counts[1], counts[2], options.eeg_fusion)
+    return PreparedData(samples, features, counts[1] + counts[2])
+
+
 class LazySupervisedDataset(Dataset):
     """Upstream's ``LazySupervisedDataset`` with the EEG-VLM feature slot.
 
@@ -149,38 +198,23 @@ class LazySupervisedDataset(Dataset):
     tokenizer : transformers fast tokenizer
     image_processor : CLIP image processor, optional
         Without one the dataset is text only (image entries raise).
+    prepared : PreparedData, optional
+        The result of :func:`prepare_data` for ``options`` (read and checked now when absent).
 
     Items are dicts with ``input_ids`` (L,), ``labels`` (L,), ``image`` (3, H, W) or None,
     ``eeg_features`` (1, D) float32 or None, and ``index``.
     """
 
-    def __init__(self, options: DatasetOptions, tokenizer: Any, image_processor: Any = None):
-        if options.eeg_fusion not in EEG_FUSION_MODES:
-            raise ValueError(f"dataset: invalid value for the 'eeg_fusion' parameter. Allowed values are "
-                             f"{', '.join(map(repr, EEG_FUSION_MODES))}, but got {options.eeg_fusion!r} instead")
+    def __init__(self, options: DatasetOptions, tokenizer: Any, image_processor: Any = None,
+                 prepared: PreparedData | None = None):
         self.options = options
         self.tokenizer = tokenizer
         self.image_processor = image_processor
-        self.samples = read_samples(options.data_path)
-        counts = {n: sum(len(s["images"]) == n for s in self.samples) for n in (0, 1, 2)}
-        if counts[1] and counts[2] and options.eeg_fusion != "none":
-            raise ValueError(
-                f"data file {options.data_path!r}: mixes {counts[1]} one-image and {counts[2]} two-image samples; "
-                f"with --eeg_fusion {options.eeg_fusion} every image sample needs [image, placeholder] "
-                "(or train vanilla with --eeg_fusion none)"
-            )
-        if (counts[1] or counts[2]) and image_processor is None:
+        prepared = prepared if prepared is not None else prepare_data(options)
+        self.samples, self.features = prepared.samples, prepared.features
+        if prepared.n_images and image_processor is None:
             raise ValueError(f"data file {options.data_path!r}: has image samples but the model has no vision tower")
-        if (counts[1] or counts[2]) and not options.image_folder:
-            raise ValueError(f"data file {options.data_path!r}: has image samples; --image_folder is required")
         self._blank: torch.Tensor | None = None
-        self.features: FeatureStore | None = None
-        path = resolve_features_path(options, self.samples)
-        if path is not None:
-            self.features = FeatureStore(path, [s["id"] for s in self.samples], data_file=options.data_path)
-            logger.info("features %s: %d rows of width %d", path, len(self.features), self.features.dim)
-        logger.info("data %s: %d samples (%d text-only, %d one-image, %d two-image), eeg_fusion=%s",
-                    options.data_path, len(self.samples), counts[0], counts[1], counts[2], options.eeg_fusion)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -204,8 +238,7 @@ class LazySupervisedDataset(Dataset):
         return [s["id"] for s in self.samples]
 
     def _n_tags(self, sample: dict) -> int:
-        n = len(sample["images"])
-        return 1 if n == 2 and self.options.eeg_fusion == "none" else n
+        return n_image_tags(sample, self.options.eeg_fusion)
 
     def _visual_tokens(self, n_tags: int) -> int:
         """Visual tokens the model splices in for ``n_tags`` image tags."""

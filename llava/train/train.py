@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import warnings
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields, replace
 from typing import Any
 
 import torch
@@ -29,7 +31,7 @@ from llava.model.builder import QUANT_SKIP_MODULES
 from llava.train.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args, validate_args
 from llava.train.checkpointing import newest_checkpoint, save_config, save_lora_folder, save_projector
 from llava.train.collator import DataCollatorForSupervisedDataset
-from llava.train.dataset import DatasetOptions, LazySupervisedDataset
+from llava.train.dataset import DatasetOptions, LazySupervisedDataset, prepare_data
 from llava.train.llava_trainer import LLaVATrainer
 
 logger = logging.getLogger(__name__)
@@ -56,12 +58,9 @@ def lora_target_modules(model: torch.nn.Module) -> list[str]:
     tower's attention layers.
     """
     linear_types: tuple[type, ...] = (torch.nn.Linear,)
-    try:
-        import bitsandbytes as bnb
-
+    if sys.modules.get("bitsandbytes") is not None:  # only a quantising run has imported it
+        bnb = sys.modules["bitsandbytes"]
         linear_types += (bnb.nn.Linear4bit, bnb.nn.Linear8bitLt)
-    except Exception:  # bitsandbytes is optional
-        pass
     names = []
     for name, module in model.named_modules():
         if not isinstance(module, linear_types):
@@ -156,7 +155,9 @@ def build_model(model_args: ModelArguments, training_args: TrainingArguments, to
                                  bias=training_args.lora_bias, task_type="CAUSAL_LM")
         logger.info("LoRA r=%d alpha=%d on %d Linear layers", training_args.lora_r, training_args.lora_alpha,
                     len(targets))
-        model = get_peft_model(model, lora_config)
+        with warnings.catch_warnings():  # peft reads transformers' deprecated is_gradient_checkpointing
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            model = get_peft_model(model, lora_config)
 
     inner = model.get_model() if hasattr(model, "get_model") else model.get_base_model().get_model()
     if image_processor is not None:
@@ -183,9 +184,23 @@ def _image_tokens(model: Any) -> int:
 
 
 def _log_setup(training_args: TrainingArguments) -> None:
+    """INFO from ``llava`` on the main process only; other ranks show warnings and errors."""
+    import transformers
+
     level = logging.INFO if training_args.should_log else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("llava").setLevel(level)
+    if not training_args.should_log:
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("DeepSpeed").setLevel(logging.WARNING)  # its INFO lines dump whole configs
+
+
+def _changed(args: Any) -> str:
+    """``name=value`` for the fields of an argument dataclass that differ from their defaults."""
+    default = type(args)()
+    return ", ".join(f"{f.name}={getattr(args, f.name)!r}" for f in fields(args)
+                     if getattr(args, f.name) != getattr(default, f.name))
 
 
 def _trainable_summary(model: torch.nn.Module) -> str:
@@ -204,7 +219,15 @@ def train(argv: Sequence[str] | None = None, attn_implementation: str | None = N
     validate_args(model_args, data_args, training_args)
     if "wandb" in (training_args.report_to or []) and not os.environ.get("WANDB_MODE"):
         logger.info("reporting to wandb; set WANDB_MODE=offline to log without an account (sync later)")
-    logger.info("arguments:\n  model: %s\n  data: %s", asdict(model_args), asdict(data_args))
+    logger.info("model arguments: %s", _changed(model_args))
+    logger.info("data arguments: %s", _changed(data_args))
+
+    options = DatasetOptions(
+        data_path=data_args.data_path, image_folder=data_args.image_folder,
+        image_aspect_ratio=data_args.image_aspect_ratio, version=model_args.version,
+        model_max_length=training_args.model_max_length, eeg_fusion=model_args.eeg_fusion,
+        features_path=data_args.high_level_features_path, mm_use_im_start_end=model_args.mm_use_im_start_end)
+    prepared = prepare_data(options)  # every sample's files checked before the model is loaded
 
     tokenizer = build_tokenizer(model_args, training_args)
     model, image_processor = build_model(model_args, training_args, tokenizer, attn_implementation,
@@ -212,14 +235,8 @@ def train(argv: Sequence[str] | None = None, attn_implementation: str | None = N
     base_config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
     logger.info("model: %s", _trainable_summary(model))
 
-    dataset = LazySupervisedDataset(
-        DatasetOptions(
-            data_path=data_args.data_path, image_folder=data_args.image_folder,
-            image_aspect_ratio=data_args.image_aspect_ratio, version=model_args.version,
-            model_max_length=training_args.model_max_length, eeg_fusion=model_args.eeg_fusion,
-            features_path=data_args.high_level_features_path, mm_use_im_start_end=model_args.mm_use_im_start_end,
-            image_tokens=_image_tokens(model)),
-        tokenizer, image_processor)
+    dataset = LazySupervisedDataset(replace(options, image_tokens=_image_tokens(model)), tokenizer, image_processor,
+                                    prepared)
     collator = DataCollatorForSupervisedDataset(tokenizer, training_args.model_max_length)
     trainer = LLaVATrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
                            processing_class=tokenizer)

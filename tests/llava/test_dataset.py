@@ -166,9 +166,34 @@ def test_image_path_escaping_the_folder_is_rejected(tmp_path, tok, processor):
     samples = json.loads(data.read_text())
     samples[0]["image"] = ["../eeg_ft.json", "x"]
     data.write_text(json.dumps(samples))
-    ds = LazySupervisedDataset(opts(data), tok, processor)
-    with pytest.raises(ValueError, match=r"image path '\.\./eeg_ft\.json'"):
-        ds[0]
+    with pytest.raises(ValueError, match=r"tags, found before training: sample 'SC4000E0/000000': image path '\.\./eeg_ft\.json'"):
+        LazySupervisedDataset(opts(data), tok, processor)
+
+
+def test_every_bad_sample_is_listed_before_training(tmp_path, tok, processor):
+    """One pass over all samples: each kind of bad file is named, with its sample, in one error."""
+    data = make_data(tmp_path)
+    samples = json.loads(data.read_text())
+    (tmp_path / "images" / "e3.png").unlink()  # missing image
+    (tmp_path / "images" / "e5.png").write_bytes(b"")  # empty file
+    samples[7]["image"] = ["/etc/passwd", "/etc/passwd"]  # absolute
+    samples[9]["image"] = ["e9.png", "../../x.png"]  # the placeholder escapes
+    samples[11]["conversations"][0]["value"] = "<image>\nq"  # one tag for two images
+    data.write_text(json.dumps(samples))
+    feats = np.load(tmp_path / "train_high_level_features.npy")
+    feats[12, 0, 7] = np.nan
+    np.save(tmp_path / "train_high_level_features.npy", feats)
+    with pytest.raises(ValueError) as err:
+        LazySupervisedDataset(opts(data), tok, processor)
+    msg = str(err.value)
+    assert msg.startswith(f"data file {str(data)!r}: 6 of 14 samples have bad files or tags, found before training")
+    for i, what in ((3, "e3.png' not found"), (5, "e5.png' is empty"), (7, "'/etc/passwd': absolute paths are refused"),
+                    (9, "'../../x.png': '..' components are refused"), (11, "1 <image> tag(s) for 2 image(s)"),
+                    (12, "row 12 holds NaN or infinite values")):
+        assert f"sample 'SC40{i:02d}E0/{i:06d}': " in msg and what in msg, (i, what)
+    assert "\n" not in msg
+    ok = [s for k, s in enumerate(samples) if k not in (3, 5, 7, 9, 11, 12)]
+    assert len(ok) == N - 6
 
 
 def test_tag_count_must_match_images(tmp_path, tok, processor):

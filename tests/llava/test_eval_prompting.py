@@ -47,11 +47,11 @@ def test_generation_config_greedy_has_no_sampling_values():
     class T:
         eos_token_id, pad_token_id = 2, 0
 
-    greedy = _generation_config(parse_args(["--temperature", "0", "--top_p", "0.9"]), T())
+    greedy = _generation_config(parse_args(["--model-path", "m", "--temperature", "0", "--top_p", "0.9"]), T())
     assert greedy.do_sample is False
     assert greedy.temperature in (None, 1.0) and greedy.top_p in (None, 1.0)
     greedy.validate(strict=True)  # sampling values with do_sample False would fail here
-    sampled = _generation_config(parse_args(["--temperature", "0.2", "--top_p", "0.7"]), T())
+    sampled = _generation_config(parse_args(["--model-path", "m", "--temperature", "0.2", "--top_p", "0.7"]), T())
     assert sampled.do_sample is True and sampled.temperature == 0.2 and sampled.top_p == 0.7
     assert sampled.max_new_tokens == 128 and sampled.eos_token_id == 2
 
@@ -67,7 +67,7 @@ def test_generation_config_greedy_has_no_sampling_values():
 )
 def test_parse_args_errors(argv, match, capsys):
     with pytest.raises(SystemExit):
-        parse_args(argv)
+        parse_args(["--model-path", "m", *argv])
     assert __import__("re").search(match, capsys.readouterr().err)
 
 

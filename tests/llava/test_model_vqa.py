@@ -323,7 +323,8 @@ def test_text_only_questions_plain_template_and_seeded_sampling(session, tmp_pat
     texts = []
     for k in range(2):
         out = tmp_path / f"a{k}.jsonl"
-        args = parse_args(["--question-file", str(qfile), "--answers-file", str(out), "--conv-mode", "plain",
+        args = parse_args(["--model-path", "unused", "--question-file", str(qfile), "--answers-file", str(out),
+                           "--conv-mode", "plain",
                            "--temperature", "0.8", "--top_p", "0.9", "--seed", "3", "--max_new_tokens", "6"])
         eval_model(args, session)
         lines = _lines(out)
