@@ -1,4 +1,4 @@
-"""Conversation templates with the same names and prompt text as upstream LLaVA v1.5.
+"""Conversation templates with the same names and prompt text as upstream LLaVA (v1.5, v1.6).
 
 A :class:`Conversation` turns a list of ``[role, message]`` turns into one prompt string.
 Besides the prompt it can report, for every assistant reply, the character span that a
@@ -16,16 +16,34 @@ Templates (``conv_templates``):
     Same layout with the *human* wording of the system sentence (upstream's eval default).
 ``plain``
     Pretraining format: no system text, no roles; every message followed by ``"\\n"``.
+``mistral_instruct`` (LLaVA-NeXT Mistral-7B)
+    Mistral's instruction format, upstream's ``LLAMA_2`` style with no system text:
+    ``"[INST] question [/INST] reply </s>[INST] ..."`` (the tokenizer adds BOS); the
+    generation prompt ends with ``"[/INST]"``; learned: ``"reply </s>"``.
+``chatml_direct`` (LLaVA-NeXT 34B)
+    ChatML in upstream's ``MPT`` style: ``"<|im_start|>system\\nAnswer the questions."``,
+    then ``"<|im_start|>user\\n" + message + "<|im_end|>"`` per turn, no newline between
+    turns; learned: ``"reply<|im_end|>"``.
+``llava_llama_3`` (LLaVA-NeXT 8B)
+    The Llama-3 chat layout: ``"<|start_header_id|>role<|end_header_id|>\\n\\n" + message +
+    "<|eot_id|>"`` for the system sentence and each turn (the tokenizer adds
+    ``<|begin_of_text|>``); the generation prompt ends with the assistant header; learned:
+    ``"reply<|eot_id|>"``.
+
+The template is chosen by name (``--version`` in training, ``--conv-mode`` in evaluation),
+never inferred from a checkpoint's folder name. :attr:`Conversation.stop` is the text that
+ends a reply (generation stops there).
 """
 
 from __future__ import annotations
 
 import copy as _copy
-import difflib
 import logging
 from dataclasses import dataclass, field, replace
 from enum import Enum, auto
 from typing import Any
+
+from llava.utils import check_option
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +53,9 @@ __all__ = [
     "conv_vicuna_v1",
     "conv_llava_v1",
     "conv_llava_plain",
+    "conv_mistral_instruct",
+    "conv_chatml_direct",
+    "conv_llava_llama_3",
     "conv_templates",
     "default_conversation",
     "get_conv_template",
@@ -46,6 +67,9 @@ class SeparatorStyle(Enum):
 
     TWO = auto()  # "<system><sep>ROLE: msg<sep>ROLE: msg<sep2>..."
     PLAIN = auto()  # "msg<sep>msg<sep>..."
+    LLAMA_2 = auto()  # "[INST] <<SYS>>..<</SYS>> msg [/INST] reply <sep2><sep>[INST] ..."
+    MPT = auto()  # "<system><sep><role>msg<sep><role>msg<sep>..." (ChatML roles)
+    LLAMA_3 = auto()  # "<|start_header_id|>role<|end_header_id|>\n\nmsg<sep>..."
 
 
 def _text(message: Any) -> str | None:
@@ -90,10 +114,11 @@ class Conversation:
     def get_prompt_and_targets(self) -> tuple[str, list[tuple[int, int]]]:
         """The prompt and the ``[start, end)`` character spans of the assistant replies.
 
-        Each span covers one non-empty assistant reply and the separator that closes it
-        (``sep2`` for :attr:`SeparatorStyle.TWO`, ``sep`` for :attr:`SeparatorStyle.PLAIN`):
-        exactly the text a model is trained to produce. ``prompt[s:e]`` for a span is
-        therefore ``reply + "</s>"`` with the ``v1`` templates.
+        Each span covers one non-empty assistant reply and the text that closes it
+        (:attr:`stop`; ``" </s>"`` for ``LLAMA_2``, as upstream writes it): exactly the
+        text a model is trained to produce. ``prompt[s:e]`` for a span is therefore
+        ``reply + "</s>"`` with the ``v1`` templates and ``reply + "<|eot_id|>"`` with
+        ``llava_llama_3``.
         """
         parts: list[str] = []
         spans: list[tuple[int, int]] = []
@@ -122,9 +147,50 @@ class Conversation:
                 text = _text(message)
                 if text:
                     put(text + self.sep, learn=(i % 2 == 1))
-        else:  # pragma: no cover - the enum has only the two members above
+        elif self.sep_style is SeparatorStyle.LLAMA_2:
+            self._put_llama_2(put)
+        elif self.sep_style is SeparatorStyle.MPT:
+            put(self.system + self.sep)
+            for i, (role, message) in enumerate(self.messages):
+                text = _text(message)
+                put(role)
+                if text:
+                    put(text + self.sep, learn=(i % 2 == 1))
+        elif self.sep_style is SeparatorStyle.LLAMA_3:
+            header = "<|start_header_id|>{}<|end_header_id|>\n\n"
+            if self.system:
+                put(header.format("system") + self.system + self.sep)
+            for i, (role, message) in enumerate(self.messages):
+                text = _text(message)
+                put(header.format(role))
+                if text:
+                    put(text + self.sep, learn=(i % 2 == 1))
+        else:  # pragma: no cover - every member is handled above
             raise ValueError(f"conversation {self.version!r}: unsupported separator style {self.sep_style}")
         return "".join(parts), spans
+
+    def _put_llama_2(self, put) -> None:
+        """Upstream's ``LLAMA_2`` layout (Mistral instruct): user turns in ``[INST] ... [/INST]``."""
+        first = True
+        for i, (_role, message) in enumerate(self.messages):
+            text = _text(message)
+            if not text:
+                continue
+            if i % 2 == 0:
+                if first and self.system:
+                    text = f"<<SYS>>\n{self.system}\n<</SYS>>\n\n" + text
+                put(("" if first else self.sep) + f"[INST] {text} [/INST]")
+                first = False
+            else:
+                put(" ")
+                put(text + " " + (self.sep2 or ""), learn=True)
+
+    @property
+    def stop(self) -> str:
+        """The text that closes an assistant reply (``"</s>"`` for v1 and mistral_instruct)."""
+        if self.sep_style in (SeparatorStyle.TWO, SeparatorStyle.LLAMA_2):
+            return self.sep2 or self.sep
+        return self.sep
 
     def dict(self) -> dict[str, Any]:
         """A JSON-friendly view (upstream's ``Conversation.dict``)."""
@@ -164,6 +230,32 @@ conv_llava_plain = Conversation(
     sep="\n",
 )
 
+conv_mistral_instruct = Conversation(
+    system="",
+    roles=("USER", "ASSISTANT"),
+    version="llama_v2",
+    sep_style=SeparatorStyle.LLAMA_2,
+    sep="",
+    sep2="</s>",
+)
+
+conv_chatml_direct = Conversation(
+    system="<|im_start|>system\nAnswer the questions.",
+    roles=("<|im_start|>user\n", "<|im_start|>assistant\n"),
+    version="mpt",
+    sep_style=SeparatorStyle.MPT,
+    sep="<|im_end|>",
+)
+
+conv_llava_llama_3 = Conversation(
+    system="You are a helpful language and vision assistant. You are able to understand the visual content "
+    "that the user provides, and assist the user with a variety of tasks using natural language.",
+    roles=("user", "assistant"),
+    version="llama_v3",
+    sep_style=SeparatorStyle.LLAMA_3,
+    sep="<|eot_id|>",
+)
+
 default_conversation = conv_vicuna_v1
 
 conv_templates: dict[str, Conversation] = {
@@ -172,17 +264,13 @@ conv_templates: dict[str, Conversation] = {
     "vicuna_v1": conv_vicuna_v1,
     "llava_v1": conv_llava_v1,
     "plain": conv_llava_plain,
+    "mistral_instruct": conv_mistral_instruct,
+    "chatml_direct": conv_chatml_direct,
+    "llava_llama_3": conv_llava_llama_3,
 }
 
 
 def get_conv_template(name: str) -> Conversation:
     """A fresh copy of template ``name``; unknown names raise ``ValueError`` listing them."""
-    if name not in conv_templates:
-        close = difflib.get_close_matches(str(name), list(conv_templates), n=1, cutoff=0.5)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        allowed = ", ".join(repr(k) for k in conv_templates)
-        raise ValueError(
-            f"conversation template: invalid value for the 'version' parameter. Allowed values are "
-            f"{allowed}, but got {name!r} instead{hint}"
-        )
+    check_option("version", name, list(conv_templates), where="conversation template")
     return conv_templates[name].copy()

@@ -57,8 +57,7 @@ def build_prompt(question: str, conv_mode: str) -> str:
 
 def stop_string(conv_mode: str) -> str:
     """The separator that ends an assistant reply in template ``conv_mode`` (``"</s>"`` for v1)."""
-    conv = get_conv_template(conv_mode)
-    return conv.sep2 if conv.sep2 else conv.sep
+    return get_conv_template(conv_mode).stop
 
 
 def decode_new_tokens(tokenizer, output_ids: torch.Tensor, input_ids: torch.Tensor, stop: str | None = None) -> str:

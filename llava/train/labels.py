@@ -123,8 +123,10 @@ def tokenize_with_targets(
     for j, (tok, (a, b)) in enumerate(zip(ids, offs)):
         if tok == IMAGE_TOKEN_INDEX or b <= a:
             continue
-        for s, e in widened:
+        for (s, e), (s0, _) in zip(widened, sorted(spans)):
             if a >= s and b <= e:
+                if b <= s0:  # only whitespace before the reply (e.g. Llama-3's "\n\n"): not learned
+                    break
                 labels[j] = tok
                 covered[a:b] = b"\x01" * (b - a)
                 break

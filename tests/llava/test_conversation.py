@@ -67,3 +67,52 @@ def test_upstream_tuple_messages_are_accepted():
 def test_unknown_template_names_choices():
     with pytest.raises(ValueError, match=r"'llava_v1'.*but got 'llava_v2'.*did you mean"):
         get_conv_template("llava_v2")
+
+
+def _one_round(name, question="<image>\nWhat stage?", reply="N2"):
+    conv = get_conv_template(name)
+    conv.append_message(conv.roles[0], question)
+    conv.append_message(conv.roles[1], reply)
+    return conv
+
+
+def test_mistral_instruct_layout_and_generation_prompt():
+    gen = _one_round("mistral_instruct", reply=None)
+    assert gen.get_prompt() == "[INST] <image>\nWhat stage? [/INST]"
+    conv = _one_round("mistral_instruct")
+    conv.append_message(conv.roles[0], "Sure?")
+    conv.append_message(conv.roles[1], "Yes")
+    prompt, spans = conv.get_prompt_and_targets()
+    assert prompt == "[INST] <image>\nWhat stage? [/INST] N2 </s>[INST] Sure? [/INST] Yes </s>"
+    assert [prompt[s:e] for s, e in spans] == ["N2 </s>", "Yes </s>"]
+    assert conv.stop == "</s>" and conv.sep_style is SeparatorStyle.LLAMA_2
+
+
+def test_chatml_direct_layout():
+    conv = _one_round("chatml_direct")
+    prompt, spans = conv.get_prompt_and_targets()
+    assert prompt == ("<|im_start|>system\nAnswer the questions.<|im_end|><|im_start|>user\n<image>\nWhat stage?"
+                      "<|im_end|><|im_start|>assistant\nN2<|im_end|>")
+    assert [prompt[s:e] for s, e in spans] == ["N2<|im_end|>"]
+    assert _one_round("chatml_direct", reply=None).get_prompt().endswith("<|im_start|>assistant\n")
+    assert conv.stop == "<|im_end|>"
+
+
+def test_llava_llama_3_layout():
+    conv = _one_round("llava_llama_3")
+    prompt, spans = conv.get_prompt_and_targets()
+    assert prompt.startswith("<|start_header_id|>system<|end_header_id|>\n\nYou are a helpful language and vision "
+                             "assistant.")
+    assert prompt.endswith("<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n<image>\nWhat stage?<|eot_id|>"
+                           "<|start_header_id|>assistant<|end_header_id|>\n\nN2<|eot_id|>")
+    assert [prompt[s:e] for s, e in spans] == ["N2<|eot_id|>"]
+    gen = _one_round("llava_llama_3", reply=None).get_prompt()
+    assert gen.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n") and conv.stop == "<|eot_id|>"
+
+
+@pytest.mark.parametrize("name", ["v1", "llava_v1", "mistral_instruct", "chatml_direct", "llava_llama_3"])
+def test_generation_prompt_is_the_prefix_of_the_trained_prompt(name):
+    """What evaluation feeds is exactly what training saw before the reply (label scoring relies on it)."""
+    gen = _one_round(name, reply=None).get_prompt()
+    prompt, spans = _one_round(name).get_prompt_and_targets()
+    assert prompt.startswith(gen) and prompt[len(gen):spans[0][0]].strip() == ""

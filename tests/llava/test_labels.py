@@ -137,3 +137,64 @@ def test_byte_level_bpe_tokenizer_also_exact():
     runs = t.decode([x for x, l in zip(s.input_ids, s.labels) if l != IGNORE_INDEX])
     assert runs.replace(" ", "") == (reply + "</s>" + "N3</s>").replace(" ", "")
     assert torch.tensor(s.labels).ne(IGNORE_INDEX).sum() > 3
+
+
+LLAMA3_SPECIAL = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+                  "<|im_start|>", "<|im_end|>"]
+
+
+@pytest.fixture(scope="module")
+def byte_bpe():
+    """A Llama-3-like tokenizer: byte-level BPE, chat special tokens, BOS added by its post-processor."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator([CORPUS] * 20, trainers.BpeTrainer(vocab_size=350, special_tokens=LLAMA3_SPECIAL,
+                                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bos = bpe.token_to_id("<|begin_of_text|>")
+    bpe.post_processor = processors.TemplateProcessing(single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", bos)])
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
+                                   unk_token=None, additional_special_tokens=LLAMA3_SPECIAL[2:])
+
+
+def learned_runs(tok, sample) -> list[str]:
+    """The learned tokens as runs of consecutive positions, decoded (special tokens kept)."""
+    runs, run = [], []
+    for t, lab in zip(sample.input_ids, sample.labels):
+        if lab != IGNORE_INDEX:
+            run.append(t)
+        elif run:
+            runs.append(tok.decode(run)), run.clear()
+    if run:
+        runs.append(tok.decode(run))
+    return runs
+
+
+@pytest.mark.parametrize("version, stop", [("llava_llama_3", "<|eot_id|>"), ("chatml_direct", "<|im_end|>")])
+def test_chat_templates_learn_replies_and_their_end_token_only(byte_bpe, version, stop):
+    reply, second = "Final answer: N2", "N3"
+    s = preprocess_conversation(turns(("What is the sleep stage?", reply), ("again?", second), tags=2),
+                                byte_bpe, version, "L/1")
+    assert learned_runs(byte_bpe, s) == [reply + stop, second + stop]
+    assert s.input_ids[0] == byte_bpe.bos_token_id and s.labels[0] == IGNORE_INDEX
+    assert s.input_ids.count(IMAGE_TOKEN_INDEX) == 2
+    stop_id = byte_bpe.convert_tokens_to_ids(stop)
+    assert s.input_ids[-1] == s.labels[-1] == stop_id  # the closing token is learned
+    # every header / role token is masked: a learned token never belongs to the template's text
+    header_ids = {byte_bpe.convert_tokens_to_ids(t) for t in ("<|start_header_id|>", "<|end_header_id|>", "<|im_start|>")}
+    assert not header_ids & {lab for lab in s.labels if lab != IGNORE_INDEX}
+
+
+def test_mistral_instruct_learns_reply_space_and_eos(tok):
+    reply = "Step 1: alpha rhythm is absent. Final answer: N2"
+    s = preprocess_conversation(turns(("What is the sleep stage?", reply), ("again?", "N3"), tags=1), tok,
+                                "mistral_instruct", "M/1")
+    runs = learned_runs(tok, s)
+    assert runs == [reply + " </s>", "N3 </s>"]  # upstream's LLAMA_2 reply: text, a space, eos
+    assert s.input_ids[0] == tok.bos_token_id and s.input_ids[-1] == tok.eos_token_id == s.labels[-1]
+    prompt = tok.decode([t for t in s.input_ids if t != IMAGE_TOKEN_INDEX])
+    assert "[INST]" in prompt and "[/INST]" in prompt
+    assert all(lab == IGNORE_INDEX for t, lab in zip(s.input_ids, s.labels) if t == IMAGE_TOKEN_INDEX)
