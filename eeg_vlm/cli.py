@@ -1,7 +1,7 @@
 """The ``eeg-vlm`` command: one table of subcommand -> module with ``main(argv)``.
 
 Each subcommand lives in the module that does the work and parses its own arguments, so
-``eeg-vlm convert ...`` and ``python -m eeg_vlm.convert ...`` are the same thing. Modules
+``eeg-vlm convert ...`` and ``python -m eeg_vlm.imaging.convert ...`` are the same thing. Modules
 are imported only when their subcommand runs, keeping start-up fast.
 """
 
@@ -15,15 +15,15 @@ __all__ = ["COMMANDS", "main", "configure_logging"]
 
 #: name -> (module with ``main(argv: list[str]) -> int``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("eeg_vlm.demo", "run the whole pipeline on synthetic PSG with a tiny model (CPU, minutes)"),
-    "synth": ("eeg_vlm.synthetic", "write synthetic PSG nights as Sleep-EDF-style EDF+ files"),
-    "convert": ("eeg_vlm.convert", "turn a folder of recordings into epoch images + manifest.csv"),
-    "split": ("eeg_vlm.splits", "assign subject-wise train/val/test splits or folds in a manifest"),
+    "demo": ("eeg_vlm.apps.demo", "run the whole pipeline on synthetic PSG with a tiny model (CPU, minutes)"),
+    "synth": ("eeg_vlm.dataset.synthetic", "write synthetic PSG nights as Sleep-EDF-style EDF+ files"),
+    "convert": ("eeg_vlm.imaging.convert", "turn a folder of recordings into epoch images + manifest.csv"),
+    "split": ("eeg_vlm.dataset.splits", "assign subject-wise train/val/test splits or folds in a manifest"),
     "train-features": ("feature_extractor.train", "train the specialized vision model on epoch images"),
     "extract": ("feature_extractor.extract", "write [N,1,1024] high-level features for a sample list"),
-    "build-data": ("eeg_vlm.llava_data", "write eeg_ft.json / eeg_eval.jsonl with chain-of-thought answers"),
-    "report": ("eeg_vlm.report", "metrics, paper tables and plots from answers or predictions"),
-    "stage": ("eeg_vlm.stage", "stage a whole night from one unlabeled EDF -> hypnogram CSV/EDF+/figures"),
+    "build-data": ("eeg_vlm.reasoning.llava_data", "write eeg_ft.json / eeg_eval.jsonl with chain-of-thought answers"),
+    "report": ("eeg_vlm.evaluation.report", "metrics, paper tables and plots from answers or predictions"),
+    "stage": ("eeg_vlm.apps.staging", "stage a whole night from one unlabeled EDF -> hypnogram CSV/EDF+/figures"),
 }
 
 

@@ -51,7 +51,7 @@ def _peak_rss_mb() -> float:
 
 def child_convert(inp: str, out: str, channels: list[str], style: str) -> dict:
     _pin()
-    from eeg_vlm.convert import convert
+    from eeg_vlm.imaging.convert import convert
 
     t, c = time.perf_counter(), time.process_time()
     res = convert(inp, out, channels=channels, style=style, workers=1, trim_wake=None)
@@ -62,9 +62,9 @@ def child_convert(inp: str, out: str, channels: list[str], style: str) -> dict:
 def child_render(inp: str, out: str, n: int) -> dict:
     """Numpy rasteriser vs a new matplotlib figure per epoch, on the same n epochs."""
     _pin()
-    from eeg_vlm.epochs import make_epochs, minmax_scale
+    from eeg_vlm.signals.epochs import make_epochs, minmax_scale
     from eeg_vlm.fileio import write_bytes_atomic
-    from eeg_vlm.imaging import encode_png, render_epoch, render_epoch_matplotlib
+    from eeg_vlm.imaging.render import encode_png, render_epoch, render_epoch_matplotlib
     from eeg_vlm.io import find_recordings
 
     src = find_recordings(inp)[0]
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out))
         return 0
 
-    from eeg_vlm.synthetic import write_synthetic_dataset
+    from eeg_vlm.dataset.synthetic import write_synthetic_dataset
 
     with tempfile.TemporaryDirectory(prefix="bench_convert_") as tmp:
         tmp = Path(tmp)

@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-from eeg_vlm.answers import parse_answer, stage_mentions
+from eeg_vlm.evaluation.answers import parse_answer, stage_mentions
 from eeg_vlm.stages import STAGES
 
 STAGEWISE = (
@@ -144,12 +144,12 @@ def test_overlapping_forms_count_once():
 def test_final_line_format_of_the_training_answers_parses():
     """The chain-of-thought module's final-line constant must round-trip through the parser."""
     try:
-        cot = importlib.import_module("eeg_vlm.cot")
+        cot = importlib.import_module("eeg_vlm.reasoning.cot")
     except ImportError:
-        pytest.skip("eeg_vlm.cot is not present")
+        pytest.skip("eeg_vlm.reasoning.cot is not present")
     fmt = getattr(cot, "FINAL_LINE", None)
     if not isinstance(fmt, str):
-        pytest.skip("eeg_vlm.cot defines no FINAL_LINE format string")
+        pytest.skip("eeg_vlm.reasoning.cot defines no FINAL_LINE format string")
     for stage in STAGES:
         line = fmt.format(stage=stage) if "{stage}" in fmt else fmt.format(stage)
         assert parse_answer("Some reasoning about N2 and REM.\n" + line).stage == stage
@@ -183,12 +183,12 @@ def test_concluding_clause_on_the_last_line(text, expected):
 
 
 def test_training_answers_parse_with_and_without_their_final_line():
-    """Real rationales (eeg_vlm.cot on measured epochs) read back as their stage."""
+    """Real rationales (eeg_vlm.reasoning.cot on measured epochs) read back as their stage."""
     try:
-        cot = importlib.import_module("eeg_vlm.cot")
-        detectors = importlib.import_module("eeg_vlm.detectors")
+        cot = importlib.import_module("eeg_vlm.reasoning.cot")
+        detectors = importlib.import_module("eeg_vlm.reasoning.detectors")
     except ImportError:
-        pytest.skip("eeg_vlm.cot / eeg_vlm.detectors are not present")
+        pytest.skip("eeg_vlm.reasoning.cot / eeg_vlm.reasoning.detectors are not present")
     import numpy as np
 
     data = np.random.default_rng(0).normal(0, 30, (4, 1, 3000)).astype(np.float32)

@@ -12,13 +12,13 @@ import pyedflib
 import pytest
 from PIL import Image
 
-import eeg_vlm.convert as conv
-from eeg_vlm.convert import ConvertConfig, convert, main, write_record
-from eeg_vlm.epochs import Epochs
-from eeg_vlm.imaging import encode_png, render_epoch
-from eeg_vlm.manifest import COLUMNS, read_manifest
+import eeg_vlm.imaging.convert as conv
+from eeg_vlm.imaging.convert import ConvertConfig, convert, main, write_record
+from eeg_vlm.signals.epochs import Epochs
+from eeg_vlm.imaging.render import encode_png, render_epoch
+from eeg_vlm.dataset.manifest import COLUMNS, read_manifest
 from eeg_vlm.stages import to_aasm
-from eeg_vlm.synthetic import dataset_night, write_synthetic_dataset
+from eeg_vlm.dataset.synthetic import dataset_night, write_synthetic_dataset
 
 HOURS = 1.0
 SEED = 4
@@ -238,7 +238,7 @@ def test_cli(psg, tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- manifest.csv
 def _row(**kw):
-    from eeg_vlm.manifest import Row
+    from eeg_vlm.dataset.manifest import Row
 
     base = dict(sample_id="R1/000003", dataset="d", subject="s", night="1", epoch=3, onset_s=90.0, stage="N2",
                 image="images/R1/000003.png", split="")
@@ -249,7 +249,7 @@ def _row(**kw):
 def test_manifest_round_trip(tmp_path):
     from dataclasses import fields
 
-    from eeg_vlm.manifest import Row, write_manifest
+    from eeg_vlm.dataset.manifest import Row, write_manifest
 
     assert tuple(f.name for f in fields(Row)) == COLUMNS
 

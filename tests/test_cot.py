@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from eeg_vlm import cot
-from eeg_vlm.detectors import EpochDescription, EyeMovement, KComplex, SlowWave, Spindle, describe_epoch, describe_epochs
+from eeg_vlm.reasoning import cot
+from eeg_vlm.reasoning.detectors import EpochDescription, EyeMovement, KComplex, SlowWave, Spindle, describe_epoch, describe_epochs
 from eeg_vlm.stages import STAGES
 
 STAGE_RE = r"(W|N1|N2|N3|REM)\b"

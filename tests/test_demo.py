@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eeg_vlm.demo import demo_commands
+from eeg_vlm.apps.demo import demo_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 

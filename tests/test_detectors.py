@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from eeg_vlm import detectors as det
+from eeg_vlm.reasoning import detectors as det
 
 DREAMS_RATES = {1: 100.0, 2: 200.0, 3: 50.0, 4: 200.0, 5: 200.0}
 RK_NAMES = {5: "W", 4: "REM", 3: "S1", 2: "S2", 1: "S3", 0: "S4"}

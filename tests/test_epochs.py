@@ -8,7 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from eeg_vlm.epochs import label_epochs, make_epochs, minmax_scale, resample
+from eeg_vlm.signals.epochs import label_epochs, make_epochs, minmax_scale, resample
 from eeg_vlm.io import from_array
 from eeg_vlm.io.record import Scoring
 
@@ -94,7 +94,7 @@ def test_wake_trimming_keeps_thirty_minutes_each_side():
 
 def test_no_sleep_means_no_trimming(caplog):
     rec = _night(n_sleep=0, n_wake_after=0)
-    with caplog.at_level(logging.WARNING, logger="eeg_vlm.epochs"):
+    with caplog.at_level(logging.WARNING, logger="eeg_vlm.signals.epochs"):
         ep = make_epochs(rec, ["EEG"], sfreq=10.0, trim_wake=30.0)
     assert len(ep) == 100 and ep.trimmed == 0 and "no sleep epoch" in caplog.text
 
@@ -141,7 +141,7 @@ def test_resample_rates_preserve_a_sine(from_hz, to_hz):
 
 
 def test_resample_upsampling_a_one_hz_channel_warns(caplog):
-    with caplog.at_level(logging.WARNING, logger="eeg_vlm.epochs"):
+    with caplog.at_level(logging.WARNING, logger="eeg_vlm.signals.epochs"):
         y = resample(np.ones(30), 1.0, 100.0)
     assert y.shape == (3000,) and "upsampling a 1 Hz signal to 100 Hz" in caplog.text
     with pytest.raises(ValueError, match="rates must be > 0"):

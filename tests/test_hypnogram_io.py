@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from eeg_vlm.epochs import label_epochs
-from eeg_vlm.hypnogram_io import (
+from eeg_vlm.signals.epochs import label_epochs
+from eeg_vlm.hypnogram.files import (
     CSV_COLUMNS,
     SLEEP_EDF_LABELS,
     Hypnogram,

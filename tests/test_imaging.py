@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eeg_vlm.imaging import band_rows, encode_png, render_epoch, render_epoch_matplotlib
+from eeg_vlm.imaging.render import band_rows, encode_png, render_epoch, render_epoch_matplotlib
 
 
 def _scaled(seed: int, channels: int = 1, n: int = 3000) -> np.ndarray:
@@ -128,7 +128,7 @@ def test_same_epoch_same_bytes_in_process():
 def test_same_bytes_across_processes():
     code = (
         "import hashlib, numpy as np\n"
-        "from eeg_vlm.imaging import render_epoch, encode_png\n"
+        "from eeg_vlm.imaging.render import render_epoch, encode_png\n"
         "x = np.sin(np.arange(3000) * 0.37) * np.cos(np.arange(3000) * 0.011)\n"
         "print(hashlib.sha256(encode_png(render_epoch(x, line_width=2))).hexdigest())\n"
     )

@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from eeg_vlm import cot
-from eeg_vlm.detectors import describe_epochs
-from eeg_vlm.llava_data import BuildConfig, build_data, main
+from eeg_vlm.reasoning import cot
+from eeg_vlm.reasoning.detectors import describe_epochs
+from eeg_vlm.reasoning.llava_data import BuildConfig, build_data, main
 
 CHANNELS = ["Fpz-Cz", "EOG horizontal", "EMG submental"]
 SFREQ = 100.0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from eeg_vlm.metrics import (bootstrap_ci, count_matrix, metric_arrays, per_night, read_predictions_csv, score,
+from eeg_vlm.evaluation.metrics import (bootstrap_ci, count_matrix, metric_arrays, per_night, read_predictions_csv, score,
                              yasa_predictions)
 from eeg_vlm.stages import STAGES
 

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from sklearn import metrics as skm
 
-from eeg_vlm import published as pub
-from eeg_vlm.report import main, parse_settings
+from eeg_vlm.evaluation import published as pub
+from eeg_vlm.evaluation.report import main, parse_settings
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "report"
 SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "seeds"
@@ -272,7 +272,7 @@ def test_label_scoring_probs_and_yasa_flag(tmp_path, capsys):
 
 
 def test_hypnodensity_leaves_gaps_empty_and_checks_shape(tmp_path):
-    from eeg_vlm.plots import hypnodensity_figure, save_png
+    from eeg_vlm.evaluation.plots import hypnodensity_figure, save_png
 
     epochs = list(range(20)) + list(range(40, 60))  # 20 dropped epochs in the middle
     probs = np.random.default_rng(0).dirichlet(np.ones(5), 40)
@@ -309,8 +309,8 @@ def test_yasa_run(tmp_path):
 
 def test_nights_of_different_subjects_stay_apart():
     """Sleep-EDF numbers nights 1/2 per subject: two subjects' night '1' are two nights."""
-    from eeg_vlm.manifest import Row
-    from eeg_vlm.report import _place
+    from eeg_vlm.dataset.manifest import Row
+    from eeg_vlm.evaluation.report import _place
 
     rows = [Row(f"{rec}/000000", "sleep-edf", subj, "1", 0, 0.0, "W", f"images/{rec}/000000.png", "test")
             for rec, subj in (("SC4001E0", "SC400"), ("SC4011E0", "SC401"))]

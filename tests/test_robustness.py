@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from eeg_vlm.io.array import from_array
-from eeg_vlm.robustness import ChannelFailure, apply_channel_failure, plan_channel_failure
+from eeg_vlm.imaging.robustness import ChannelFailure, apply_channel_failure, plan_channel_failure
 
 SUBJECTS = [f"s{i:02d}" for i in range(20)]
 

@@ -6,8 +6,8 @@ from collections import defaultdict
 
 import pytest
 
-from eeg_vlm.manifest import Row, read_manifest, write_manifest
-from eeg_vlm.splits import assign_splits, fold_rows, holdout_split, kfold_split, main, subject_key
+from eeg_vlm.dataset.manifest import Row, read_manifest, write_manifest
+from eeg_vlm.dataset.splits import assign_splits, fold_rows, holdout_split, kfold_split, main, subject_key
 
 
 def _rows(n_subjects: int, nights: int = 2, epochs: int = 3, dataset: str = "sleep-edf") -> list[Row]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eeg_vlm.stage import main, render_settings, sleep_statistics, truth_for_epochs
+from eeg_vlm.apps.staging import main, render_settings, sleep_statistics, truth_for_epochs
 
 TINY_RESNET = {"widths": [8, 16, 32, 64], "layers": [1, 1, 1, 1]}
 
@@ -70,8 +70,8 @@ def night(tmp_path_factory) -> dict[str, Path]:
     """A 1-hour synthetic Sleep-EDF night, its 32-px conversion and a random-init vision model."""
     import torch
 
-    from eeg_vlm.convert import convert
-    from eeg_vlm.synthetic import write_synthetic_dataset
+    from eeg_vlm.imaging.convert import convert
+    from eeg_vlm.dataset.synthetic import write_synthetic_dataset
     from feature_extractor.checkpoint import save_model
     from feature_extractor.config import ModelConfig
 
@@ -90,8 +90,8 @@ def night(tmp_path_factory) -> dict[str, Path]:
 def test_stage_whole_night(night, tmp_path, capsys):
     import torch
 
-    from eeg_vlm.epochs import label_epochs
-    from eeg_vlm.hypnogram_io import read_hypnogram_csv
+    from eeg_vlm.signals.epochs import label_epochs
+    from eeg_vlm.hypnogram.files import read_hypnogram_csv
     from eeg_vlm.io import read_edf, read_edf_scoring
 
     out = tmp_path / "out"
@@ -141,7 +141,7 @@ def test_stage_whole_night(night, tmp_path, capsys):
 
 
 def test_stage_start_duration_and_flags_clash(night, tmp_path, capsys):
-    from eeg_vlm.hypnogram_io import read_hypnogram_csv
+    from eeg_vlm.hypnogram.files import read_hypnogram_csv
 
     out = tmp_path / "part"
     assert main([str(night["psg"]), "--vision-model", str(night["vision"]), "--out", str(out),
@@ -157,7 +157,7 @@ def test_stage_start_duration_and_flags_clash(night, tmp_path, capsys):
 
 
 def test_truth_for_epochs_off_grid(night):
-    from eeg_vlm.epochs import label_epochs
+    from eeg_vlm.signals.epochs import label_epochs
     from eeg_vlm.io import read_edf_scoring
 
     grid = label_epochs(read_edf_scoring(night["hyp"]))
@@ -186,7 +186,7 @@ def test_missing_channel_and_bad_edf_name_the_file(night, tmp_path, capsys):
 
 def test_real_sleep_edf_excerpt(night, shared_data, tmp_path, capsys):
     """The first 300 s of the real SC4001E0 PSG with its real hypnogram (all wake there)."""
-    from eeg_vlm.hypnogram_io import read_hypnogram_csv
+    from eeg_vlm.hypnogram.files import read_hypnogram_csv
 
     psg = shared_data / "sleep-edf" / "short_psg.edf"
     expert = shared_data / "sleep-edf" / "SC4001EC-Hypnogram.edf"

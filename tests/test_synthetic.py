@@ -10,7 +10,7 @@ import pytest
 from scipy import signal
 
 from eeg_vlm.stages import STAGES, to_aasm
-from eeg_vlm.synthetic import (
+from eeg_vlm.dataset.synthetic import (
     CHANNELS,
     dataset_night,
     draw_subject,
@@ -187,7 +187,7 @@ def test_cli(tmp_path, capsys):
 
 def test_read_back_by_the_readers(tmp_path):
     """find_recordings + the Sleep-EDF reader + make_epochs give back the generated stages."""
-    from eeg_vlm.epochs import make_epochs
+    from eeg_vlm.signals.epochs import make_epochs
     from eeg_vlm.io import find_recordings
 
     write_synthetic_dataset(tmp_path, n_subjects=2, hours=0.5, seed=8, nights=2)

@@ -3,7 +3,7 @@
 The Base file holds EDF+ annotations ``Sleep stage W/1/2/3/4/R/?`` with onset and
 duration. Subsets differ: SS1 and SS3 are scored in 30-s epochs, SS2, SS4 and SS5 in
 20-s epochs; the scorer's epoch length is kept in :attr:`Scoring.epoch_length` and
-:func:`eeg_vlm.epochs.make_epochs` combines 20-s epochs into 30-s ones where they agree.
+:func:`eeg_vlm.signals.epochs.make_epochs` combines 20-s epochs into 30-s ones where they agree.
 """
 
 from __future__ import annotations

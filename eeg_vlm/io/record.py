@@ -4,7 +4,7 @@ A :class:`Recording` is one night of one subject: its channels (each with its ow
 rate, data in µV) and the expert's scoring as stage segments with onsets and durations in
 seconds from the start of the signal file. Segments keep the scorer's own granularity (one
 Sleep-EDF annotation covers many epochs; MASS may score 20-s epochs); cutting into 30-s
-epochs happens later, in :mod:`eeg_vlm.epochs`.
+epochs happens later, in :mod:`eeg_vlm.signals.epochs`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The modified ResNet-18 learns sleep stages from pipeline images of held-out subjects.
 
-Synthetic PSG (eeg_vlm.synthetic) -> EDF+ files -> eeg_vlm.convert (64x64 Fpz-Cz images,
-manifest.csv) -> subject-wise split (eeg_vlm.splits) -> a stage-balanced subset -> training.
+Synthetic PSG (eeg_vlm.dataset.synthetic) -> EDF+ files -> eeg_vlm.imaging.convert (64x64 Fpz-Cz images,
+manifest.csv) -> subject-wise split (eeg_vlm.dataset.splits) -> a stage-balanced subset -> training.
 Test subjects are never seen in training or model selection.
 """
 
@@ -21,9 +21,9 @@ PER_STAGE = {"train": 30, "val": 12, "test": 20}
 
 @pytest.fixture(scope="module")
 def pipeline_manifest(tmp_path_factory):
-    from eeg_vlm import splits
-    from eeg_vlm.convert import convert
-    from eeg_vlm.synthetic import write_synthetic_dataset
+    from eeg_vlm.dataset import splits
+    from eeg_vlm.imaging.convert import convert
+    from eeg_vlm.dataset.synthetic import write_synthetic_dataset
 
     root = tmp_path_factory.mktemp("pipeline")
     write_synthetic_dataset(root / "psg", n_subjects=8, hours=1.5, seed=0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from edf_files import SHHS_STAGES, STAGE_EVENT, XML, write_isruc, write_mass, write_shhs
 
-from eeg_vlm.epochs import label_epochs, make_epochs
+from eeg_vlm.signals.epochs import label_epochs, make_epochs
 from eeg_vlm.io import read_dreams, read_edf_scoring, read_isruc, read_mass, read_shhs, read_sleep_edf
 from eeg_vlm.io.shhs import read_nsrr_scoring
 from eeg_vlm.io.sleep_edf import sleep_edf_identity

@@ -10,10 +10,10 @@ import numpy as np
 def test_stage_with_llava_label_scoring(tiny_base, tmp_path, capsys):
     import torch
 
-    from eeg_vlm.hypnogram_io import read_hypnogram_csv
-    from eeg_vlm.stage import main
+    from eeg_vlm.hypnogram.files import read_hypnogram_csv
+    from eeg_vlm.apps.staging import main
     from eeg_vlm.stages import STAGES
-    from eeg_vlm.synthetic import synth_night, write_night_edf
+    from eeg_vlm.dataset.synthetic import synth_night, write_night_edf
     from feature_extractor.checkpoint import save_model
     from feature_extractor.config import ModelConfig
     from llava.eeg_features import FeatureStore

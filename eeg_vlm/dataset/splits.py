@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from eeg_vlm.checks import check_option
-from eeg_vlm.manifest import Row, read_manifest, write_manifest
+from eeg_vlm.dataset.manifest import Row, read_manifest, write_manifest
 
 logger = logging.getLogger(__name__)
 

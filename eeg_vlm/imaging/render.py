@@ -118,7 +118,7 @@ def render_epoch(scaled: np.ndarray, style: str = "eeg-vlm", size: int | tuple[i
     Parameters
     ----------
     scaled : numpy.ndarray
-        The epoch scaled per channel to [-1, 1] (``eeg_vlm.epochs.minmax_scale``), shape
+        The epoch scaled per channel to [-1, 1] (``eeg_vlm.signals.epochs.minmax_scale``), shape
         ``(C, T)`` or ``(T,)`` for one channel. Values outside [-1, 1] are clipped; NaN is
         drawn as 0. +1 is the top row of the channel's band, -1 its bottom row.
     style : {'eeg-vlm', 'psg-llava'}

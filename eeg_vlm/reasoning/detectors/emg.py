@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from eeg_vlm.detectors._common import _as_2d, _check_sfreq
-from eeg_vlm.detectors.filters import bandpass
+from eeg_vlm.reasoning.detectors._common import _as_2d, _check_sfreq
+from eeg_vlm.reasoning.detectors.filters import bandpass
 
 __all__ = [
     "emg_tone",

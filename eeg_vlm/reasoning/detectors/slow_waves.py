@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eeg_vlm.detectors.filters import _filter_one
+from eeg_vlm.reasoning.detectors.filters import _filter_one
 
 __all__ = [
     "SlowWave",

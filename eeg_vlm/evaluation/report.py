@@ -36,13 +36,13 @@ from pathlib import Path
 import numpy as np
 
 from eeg_vlm.cli import configure_logging
-from eeg_vlm import published as pub
-from eeg_vlm.answers import parse_answer
+from eeg_vlm.evaluation import published as pub
+from eeg_vlm.evaluation.answers import parse_answer
 from eeg_vlm.checks import check_file, check_option
 from eeg_vlm.fileio import read_jsonl, write_text_atomic
-from eeg_vlm.manifest import Row as ManifestRow
-from eeg_vlm.manifest import read_manifest
-from eeg_vlm.metrics import (UNPARSEABLE_POLICIES, NightSummary, Scores, bootstrap_ci, per_night,
+from eeg_vlm.dataset.manifest import Row as ManifestRow
+from eeg_vlm.dataset.manifest import read_manifest
+from eeg_vlm.evaluation.metrics import (UNPARSEABLE_POLICIES, NightSummary, Scores, bootstrap_ci, per_night,
                              read_predictions_csv, score, yasa_available, yasa_predictions)
 from eeg_vlm.stages import STAGES, to_aasm
 from llava.constants import EEG_FUSION_MODES
@@ -142,7 +142,7 @@ def load_answers(path: str | Path, questions: dict[str, dict] | None = None,
     """Read an ``answers.jsonl`` and join its ground truth.
 
     The prediction is ``metadata["pred"]`` (label scoring) or the stage parsed from
-    ``text`` (:func:`eeg_vlm.answers.parse_answer`); the truth is ``metadata["stage"]`` or
+    ``text`` (:func:`eeg_vlm.evaluation.answers.parse_answer`); the truth is ``metadata["stage"]`` or
     the questions file's ``stage`` for the same ``question_id``.
 
     Returns
@@ -237,7 +237,7 @@ def parse_settings(spec: str, where: str = "ablation") -> dict[str, str]:
     spec = spec.strip()
     if "=" not in spec:
         return {}
-    from eeg_vlm.cot import COT_VARIANTS  # imported here: it pulls in scipy.signal
+    from eeg_vlm.reasoning.cot import COT_VARIANTS  # imported here: it pulls in scipy.signal
 
     allowed = {"fusion": EEG_FUSION_MODES, "cot": COT_VARIANTS}
     out: dict[str, str] = {}
@@ -467,7 +467,7 @@ def write_report(results: list[RunResult], out_dir: str | Path, dataset: str, pr
                  n_boot: int, seed: int, unparseable: str, plots: bool = True,
                  max_nights: int = 10) -> list[Path]:
     """Write every table, figure and the JSON of all numbers into ``out_dir``."""
-    from eeg_vlm import plots as pl
+    from eeg_vlm.evaluation import plots as pl
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

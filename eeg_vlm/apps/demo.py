@@ -30,7 +30,7 @@ from pathlib import Path
 
 __all__ = ["main", "demo_commands"]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: Stands for a test-split night in the staging step until the split is known.
 NIGHT = "{test_night}"
 

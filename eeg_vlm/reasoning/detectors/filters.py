@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from eeg_vlm.detectors._common import _as_2d, _check_sfreq
+from eeg_vlm.reasoning.detectors._common import _as_2d, _check_sfreq
 
 __all__ = [
     "bandpass",

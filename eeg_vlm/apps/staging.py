@@ -9,9 +9,9 @@ ones the models were trained on):
 
 1. read the EDF/EDF+/BDF (:func:`eeg_vlm.io.read_edf`; annotations inside the file are
    ignored) and cut 30-s epochs from the file start, or from ``--start``
-   (:func:`eeg_vlm.epochs.make_epochs`);
+   (:func:`eeg_vlm.signals.epochs.make_epochs`);
 2. render each epoch into ``OUT/images/<record_id>/<epoch:06d>.png`` exactly as
-   ``eeg-vlm convert`` does (:func:`eeg_vlm.convert.write_record`); channels, style,
+   ``eeg-vlm convert`` does (:func:`eeg_vlm.imaging.convert.write_record`); channels, style,
    sampling rate, image size and line width come from the ``convert.json`` of the
    manifest the vision model was trained on (recorded in its ``config.json``), else from
    the flags; a flag that contradicts the recorded value is an error;
@@ -42,8 +42,8 @@ import numpy as np
 from eeg_vlm.cli import configure_logging
 from eeg_vlm.checks import check_file
 from eeg_vlm.fileio import read_jsonl, write_text_atomic
-from eeg_vlm.hypnogram_io import Hypnogram, write_hypnogram_csv, write_hypnogram_edf
-from eeg_vlm.imaging import DEFAULT_SIZE, STYLES
+from eeg_vlm.hypnogram.files import Hypnogram, write_hypnogram_csv, write_hypnogram_edf
+from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES
 from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)
@@ -279,7 +279,7 @@ def truth_for_epochs(hypnogram: str | Path, onset_s: np.ndarray, reference_start
     reference_start : datetime, optional
         Signal file start; hypnograms starting at another time are shifted.
     """
-    from eeg_vlm.epochs import label_epochs
+    from eeg_vlm.signals.epochs import label_epochs
     from eeg_vlm.io import read_edf_scoring
 
     grid = label_epochs(read_edf_scoring(hypnogram, reference_start=reference_start), epoch_length)
@@ -310,7 +310,7 @@ def _llava_probs(out: Path, vision_model: Path, ids: list[str], names: list[str]
                  llava: str, llava_base: str | None, batch_size: int, device: str, score_template: str,
                  conv_mode: str, progress: bool) -> np.ndarray:
     """Features -> LLaVA label scoring; probabilities ``(N, 5)`` in STAGES order."""
-    from eeg_vlm.llava_data import eval_record
+    from eeg_vlm.reasoning.llava_data import eval_record
     from feature_extractor.extract import extract_features
     from llava.eval.model_vqa import eval_model, parse_args
 
@@ -418,7 +418,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         ``'auto'``, ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
     cot_variant, score_template, conv_mode : str
         The question variant the LLaVA checkpoint was trained with
-        (:func:`eeg_vlm.cot.question`), the scored answer text and the chat template.
+        (:func:`eeg_vlm.reasoning.cot.question`), the scored answer text and the chat template.
     progress : bool
         Progress bars.
 
@@ -430,9 +430,9 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         An unreadable EDF or a channel not in it (naming the file), settings that contradict
         the vision model's, a night shorter than one epoch.
     """
-    from eeg_vlm import metrics, plots
-    from eeg_vlm.convert import ConvertConfig, write_record
-    from eeg_vlm.epochs import make_epochs
+    from eeg_vlm.evaluation import metrics, plots
+    from eeg_vlm.imaging.convert import ConvertConfig, write_record
+    from eeg_vlm.signals.epochs import make_epochs
     from feature_extractor.checkpoint import find_checkpoint, load_model
     from feature_extractor.runtime import resolve_device
 
@@ -464,7 +464,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     logger.info("%s: %d epochs rendered into %s", edf, len(rows), out / "images")
 
     if llava:
-        from eeg_vlm.cot import question
+        from eeg_vlm.reasoning.cot import question
 
         names = [Path(r.image).relative_to("images").as_posix() for r in rows]
         probs = _llava_probs(out, ckpt, ids, names, question(cot_variant, list(settings.channels)), llava,
@@ -536,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=32, help="images or questions per forward pass (32)")
     ap.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N' (auto)")
     lv = ap.add_argument_group("LLaVA label scoring")
-    from eeg_vlm.cot import COT_VARIANTS
+    from eeg_vlm.reasoning.cot import COT_VARIANTS
 
     lv.add_argument("--cot", choices=COT_VARIANTS, default="none",
                     help="question variant the LLaVA checkpoint was trained with (none)")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from eeg_vlm.detectors._common import _moving_mean
-from eeg_vlm.detectors.filters import _filter_one
+from eeg_vlm.reasoning.detectors._common import _moving_mean
+from eeg_vlm.reasoning.detectors.filters import _filter_one
 
 __all__ = [
     "EyeMovement",

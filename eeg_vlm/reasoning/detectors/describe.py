@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from eeg_vlm.detectors._common import _check_sfreq
-from eeg_vlm.detectors.bands import band_powers
-from eeg_vlm.detectors.emg import emg_tone
-from eeg_vlm.detectors.eye_movements import EyeMovement, _rems_one
-from eeg_vlm.detectors.filters import bandpass
-from eeg_vlm.detectors.slow_waves import KComplex, SlowWave, _k_complexes_one, _slow_waves_one, slow_wave_fraction
-from eeg_vlm.detectors.spindles import Spindle, _spindles_batch
+from eeg_vlm.reasoning.detectors._common import _check_sfreq
+from eeg_vlm.reasoning.detectors.bands import band_powers
+from eeg_vlm.reasoning.detectors.emg import emg_tone
+from eeg_vlm.reasoning.detectors.eye_movements import EyeMovement, _rems_one
+from eeg_vlm.reasoning.detectors.filters import bandpass
+from eeg_vlm.reasoning.detectors.slow_waves import KComplex, SlowWave, _k_complexes_one, _slow_waves_one, slow_wave_fraction
+from eeg_vlm.reasoning.detectors.spindles import Spindle, _spindles_batch
 from eeg_vlm.io.record import CHANNEL_ALIASES, normalize_channel_name
 
 __all__ = [

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from eeg_vlm.detectors._common import _as_2d, _check_sfreq, _moving_mean
-from eeg_vlm.detectors.filters import bandpass
+from eeg_vlm.reasoning.detectors._common import _as_2d, _check_sfreq, _moving_mean
+from eeg_vlm.reasoning.detectors.filters import bandpass
 
 logger = logging.getLogger(__name__)
 

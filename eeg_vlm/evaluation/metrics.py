@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from eeg_vlm.checks import check_file, check_option, safe_join
-from eeg_vlm.manifest import read_manifest
+from eeg_vlm.dataset.manifest import read_manifest
 from eeg_vlm.stages import STAGE_INDEX, STAGES, to_aasm
 
 logger = logging.getLogger(__name__)

@@ -20,13 +20,13 @@ Massimini M et al. (2004). The sleep slow oscillation as a traveling wave. J Neu
 
 from __future__ import annotations
 
-from eeg_vlm.detectors.bands import BANDS, TOTAL_BAND, band_powers
-from eeg_vlm.detectors.describe import EpochDescription, channel_role, describe_epoch, describe_epochs
-from eeg_vlm.detectors.emg import emg_tone
-from eeg_vlm.detectors.eye_movements import EyeMovement, detect_rems
-from eeg_vlm.detectors.filters import bandpass
-from eeg_vlm.detectors.slow_waves import KComplex, SlowWave, detect_k_complexes, detect_slow_waves, slow_wave_fraction
-from eeg_vlm.detectors.spindles import Spindle, detect_spindles
+from eeg_vlm.reasoning.detectors.bands import BANDS, TOTAL_BAND, band_powers
+from eeg_vlm.reasoning.detectors.describe import EpochDescription, channel_role, describe_epoch, describe_epochs
+from eeg_vlm.reasoning.detectors.emg import emg_tone
+from eeg_vlm.reasoning.detectors.eye_movements import EyeMovement, detect_rems
+from eeg_vlm.reasoning.detectors.filters import bandpass
+from eeg_vlm.reasoning.detectors.slow_waves import KComplex, SlowWave, detect_k_complexes, detect_slow_waves, slow_wave_fraction
+from eeg_vlm.reasoning.detectors.spindles import Spindle, detect_spindles
 
 __all__ = [
     "BANDS",

@@ -2,7 +2,7 @@
 
 Every training answer ends with one parseable final line, :data:`FINAL_LINE`
 (``"Sleep stage: N2"``), and its conclusion is always the expert's label. The reasoning
-reports what was measured on the epoch (:mod:`eeg_vlm.detectors`), including evidence that
+reports what was measured on the epoch (:mod:`eeg_vlm.reasoning.detectors`), including evidence that
 points to another stage; such evidence is always weighed in a sentence that starts with
 :data:`WEIGHING`, so an answer never argues for one stage and concludes another.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from eeg_vlm.fileio import read_jsonl
 from eeg_vlm.checks import check_file, check_option
-from eeg_vlm.detectors import EpochDescription, channel_role
+from eeg_vlm.reasoning.detectors import EpochDescription, channel_role
 from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ Every sample carries ``"image": [img, img]`` and two ``<image>`` tags: the secon
 the placeholder whose slot receives the sample's high-level features (row ``i`` of the
 features file belongs to sample ``i`` of these files, as their ``.ids.json`` sidecars say).
 
-Training answers are chain-of-thought rationales (:mod:`eeg_vlm.cot`) reasoned from each
+Training answers are chain-of-thought rationales (:mod:`eeg_vlm.reasoning.cot`) reasoned from each
 epoch's own signal (``signals/<record_id>.npy`` beside the manifest, written by
 ``eeg-vlm convert``), or external rationales from ``--rationales``. All files are written
 atomically and the same inputs always give the same bytes.
@@ -42,11 +42,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from eeg_vlm.cli import configure_logging
-from eeg_vlm import cot
+from eeg_vlm.reasoning import cot
 from eeg_vlm.checks import check_option, safe_join
-from eeg_vlm.detectors import describe_epochs
+from eeg_vlm.reasoning.detectors import describe_epochs
 from eeg_vlm.fileio import write_text_atomic
-from eeg_vlm.manifest import Row, read_manifest
+from eeg_vlm.dataset.manifest import Row, read_manifest
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Output folder::
 
     OUT_DIR/
-      manifest.csv                 one row per epoch (eeg_vlm.manifest), split column empty
+      manifest.csv                 one row per epoch (eeg_vlm.dataset.manifest), split column empty
       convert.json                 settings, channel order, per-record counts, version
       images/<record_id>/<epoch:06d>.png
       signals/<record_id>.npy      float32 (n_epochs, C, T) µV, unscaled, manifest row order
@@ -40,9 +40,9 @@ from eeg_vlm.cli import configure_logging
 from eeg_vlm import __version__
 from eeg_vlm.checks import check_option
 from eeg_vlm.fileio import atomic_write, write_bytes_atomic, write_text_atomic
-from eeg_vlm.imaging import DEFAULT_SIZE, PNG_COMPRESS_LEVEL, STYLES, band_rows, encode_png, render_epoch
-from eeg_vlm.manifest import Row, read_manifest, sample_id, write_manifest
-from eeg_vlm.robustness import ChannelFailure, apply_channel_failure, plan_channel_failure
+from eeg_vlm.imaging.render import DEFAULT_SIZE, PNG_COMPRESS_LEVEL, STYLES, band_rows, encode_png, render_epoch
+from eeg_vlm.dataset.manifest import Row, read_manifest, sample_id, write_manifest
+from eeg_vlm.imaging.robustness import ChannelFailure, apply_channel_failure, plan_channel_failure
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class ConvertConfig:
     signals : bool
         Also write ``signals/<record_id>.npy``.
     fail_channel : str or None
-        Channel that fails for a share of subjects (:mod:`eeg_vlm.robustness`).
+        Channel that fails for a share of subjects (:mod:`eeg_vlm.imaging.robustness`).
     fail_fraction : float
         Share of subjects whose channel fails.
     fail_seed : int
@@ -166,7 +166,7 @@ def write_record(epochs, out_dir: str | Path, config: ConvertConfig, io_threads:
 
     Parameters
     ----------
-    epochs : eeg_vlm.epochs.Epochs
+    epochs : eeg_vlm.signals.epochs.Epochs
         Epochs of one recording (data in µV, shape ``(n, C, T)``).
     out_dir : path
         Output folder; writes ``images/<record_id>/<epoch:06d>.png`` and, with
@@ -182,7 +182,7 @@ def write_record(epochs, out_dir: str | Path, config: ConvertConfig, io_threads:
     list of Row
         In epoch order, split empty. The image of an epoch depends on its samples only.
     """
-    from eeg_vlm.epochs import minmax_scale
+    from eeg_vlm.signals.epochs import minmax_scale
 
     out_dir = Path(out_dir)
     rid = epochs.record_id
@@ -241,7 +241,7 @@ def _convert_one(task: _Task) -> dict:
     Returns ``{"record_id", "error"}`` on a bad recording instead of raising, so that a
     process pool reports it cleanly; other exceptions propagate.
     """
-    from eeg_vlm.epochs import make_epochs
+    from eeg_vlm.signals.epochs import make_epochs
 
     src = task.source
     out = Path(task.out_dir)

@@ -1,0 +1,1 @@
+"""Applications over the pipeline: whole-night staging and the demo."""

@@ -1,0 +1,1 @@
+"""The converted dataset: ``manifest.csv``, subject-wise splits and synthetic nights."""

@@ -1,0 +1,1 @@
+"""Scoring: answer parsing, metrics, paper tables and figures."""

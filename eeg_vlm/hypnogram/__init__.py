@@ -1,0 +1,1 @@
+"""A night's hypnogram: CSV and EDF+ files."""
