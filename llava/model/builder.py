@@ -237,6 +237,10 @@ def load_pretrained_model(model_path: str | Path, model_base: str | Path | None 
     logger.info("loading %s checkpoint %s%s", kind, model_path, f" on base {weights_dir}" if model_base else "")
     model = _from_pretrained(weights_dir, config, **load_kwargs)
 
+    tower = model.get_vision_tower()
+    if kind == "lora" and tower is not None:
+        tower.load_model()  # before the adapter: it may hold LoRA weights of the tower (--lora_vision_tower)
+        tower.to(device=_model_device(model), dtype=dtype)
     if kind == "lora":
         model = _apply_lora(model, model_path)
     elif kind == "projector":

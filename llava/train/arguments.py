@@ -121,6 +121,11 @@ class TrainingArguments(transformers.TrainingArguments):
     quant_type: str = field(default="nf4", metadata={"help": "4-bit data type: nf4 or fp4."})
     bits: int = field(default=16, metadata={"help": "Load the language model in 4, 8 or 16 bits (4/8 = QLoRA)."})
     lora_enable: bool = field(default=False, metadata={"help": "Train LoRA adapters on the language model."})
+    lora_vision_tower: bool = field(
+        default=False,
+        metadata={"help": "With --lora_enable: LoRA also on every Linear of the CLIP vision tower (PSG-LLaVA; "
+                  "pair with --freeze_mm_mlp_adapter True to keep the projector frozen)."},
+    )
     lora_r: int = field(default=64, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
@@ -270,6 +275,10 @@ def validate_args(model_args: ModelArguments, data_args: DataArguments, training
         problems.append(f"--lora_dropout: must be in [0, 1), got {training_args.lora_dropout}")
     if training_args.mm_projector_lr is not None and training_args.mm_projector_lr < 0:
         problems.append(f"--mm_projector_lr: must be >= 0, got {training_args.mm_projector_lr}")
+    if training_args.lora_vision_tower and not training_args.lora_enable:
+        problems.append("--lora_vision_tower True: needs --lora_enable True (LoRA on the tower and the language model)")
+    if training_args.lora_vision_tower and model_args.tune_mm_mlp_adapter:
+        problems.append("--lora_vision_tower True: contradicts --tune_mm_mlp_adapter True (projector-only training)")
     if training_args.bits in (4, 8) and not training_args.lora_enable:
         problems.append(f"--bits {training_args.bits}: quantised weights cannot be trained; add --lora_enable True")
     if training_args.remove_unused_columns:

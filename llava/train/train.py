@@ -36,7 +36,7 @@ from llava.train.llava_trainer import LLaVATrainer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["train", "build_model", "build_tokenizer", "lora_target_modules", "compute_dtype"]
+__all__ = ["train", "build_model", "build_tokenizer", "lora_target_modules", "freeze_vision_tower", "compute_dtype"]
 
 #: Module name parts that LoRA never wraps (besides lm_head).
 LORA_EXCLUDED = ("mm_projector", "vision_tower", "vision_resampler")
@@ -51,26 +51,59 @@ def compute_dtype(training_args: TrainingArguments) -> torch.dtype:
     return torch.float32
 
 
-def lora_target_modules(model: torch.nn.Module) -> list[str]:
+def lora_target_modules(model: torch.nn.Module, vision_tower: bool = False) -> list[str]:
     """Full names of every ``Linear`` of the language model (not projector, tower, lm_head).
 
-    Full names, not leaf names: a leaf name such as ``q_proj`` would also match the CLIP
-    tower's attention layers.
+    With ``vision_tower`` the Linear layers of the CLIP vision tower are added (PSG-LLaVA:
+    LoRA on the vision encoder and the language model, the projector untouched). Full
+    names, not leaf names: a leaf name such as ``q_proj`` would also match the tower's
+    attention layers.
     """
     linear_types: tuple[type, ...] = (torch.nn.Linear,)
     if sys.modules.get("bitsandbytes") is not None:  # only a quantising run has imported it
         bnb = sys.modules["bitsandbytes"]
         linear_types += (bnb.nn.Linear4bit, bnb.nn.Linear8bitLt)
+    excluded = tuple(p for p in LORA_EXCLUDED if not (vision_tower and p == "vision_tower"))
     names = []
     for name, module in model.named_modules():
         if not isinstance(module, linear_types):
             continue
-        if any(part in name for part in LORA_EXCLUDED) or name.split(".")[-1] == "lm_head":
+        if any(part in name for part in excluded) or name.split(".")[-1] == "lm_head":
             continue
         names.append(name)
     if not names:
         raise ValueError("LoRA: the model has no Linear layer outside the projector, vision tower and lm_head")
+    if vision_tower and not any("vision_tower" in n for n in names):
+        raise ValueError("--lora_vision_tower: the model's vision tower has no Linear layer (is it loaded?)")
     return names
+
+
+def lora_target_pattern(names: list[str]) -> str:
+    """One regular expression matching exactly ``names``, layer numbers folded to ``\\d+``.
+
+    PEFT would shorten a list of names to their leaf names (``q_proj``...) in
+    ``adapter_config.json``, which also match the vision tower's layers: a pattern keeps the
+    saved adapter config explicit about where LoRA is (``...vision_tower...`` or not).
+    """
+    import re
+
+    stems = sorted({re.sub(r"\\\.\d+\\\.", r"\\.\\d+\\.", re.escape(n)) for n in names})
+    pattern = "^(?:" + "|".join(stems) + ")$"
+    compiled = re.compile(pattern)
+    if not all(compiled.fullmatch(n) for n in names):  # pragma: no cover - guards the folding above
+        raise RuntimeError("LoRA: target pattern does not match its own module names")
+    return pattern
+
+
+def freeze_vision_tower(model: torch.nn.Module) -> int:
+    """Freeze the vision tower's own weights, leaving its LoRA weights trainable; returns how many remain."""
+    trainable = 0
+    for name, param in model.named_parameters():
+        if "vision_tower" in name:
+            keep = "lora_" in name
+            param.requires_grad_(keep)
+            trainable += keep
+    return trainable
 
 
 def build_tokenizer(model_args: ModelArguments, training_args: TrainingArguments) -> Any:
@@ -144,17 +177,19 @@ def build_model(model_args: ModelArguments, training_args: TrainingArguments, to
         cfg.mm_use_im_patch_token = model_args.mm_use_im_patch_token
         cfg.mm_projector_lr = training_args.mm_projector_lr
         cfg.eeg_fusion = model_args.eeg_fusion
+        cfg.lora_vision_tower = bool(training_args.lora_enable and training_args.lora_vision_tower)
         model.initialize_vision_tokenizer(model_args, tokenizer=tokenizer)
 
     if training_args.lora_enable:
         from peft import LoraConfig, get_peft_model
 
-        targets = lora_target_modules(model)
+        targets = lora_target_modules(model, vision_tower=training_args.lora_vision_tower)
         lora_config = LoraConfig(r=training_args.lora_r, lora_alpha=training_args.lora_alpha,
-                                 target_modules=targets, lora_dropout=training_args.lora_dropout,
+                                 target_modules=lora_target_pattern(targets), lora_dropout=training_args.lora_dropout,
                                  bias=training_args.lora_bias, task_type="CAUSAL_LM")
-        logger.info("LoRA r=%d alpha=%d on %d Linear layers", training_args.lora_r, training_args.lora_alpha,
-                    len(targets))
+        n_tower = sum("vision_tower" in t for t in targets)
+        logger.info("LoRA r=%d alpha=%d on %d Linear layers (%d of them in the vision tower)", training_args.lora_r,
+                    training_args.lora_alpha, len(targets), n_tower)
         with warnings.catch_warnings():  # peft reads transformers' deprecated is_gradient_checkpointing
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             model = get_peft_model(model, lora_config)
@@ -169,7 +204,9 @@ def build_model(model_args: ModelArguments, training_args: TrainingArguments, to
             projector.requires_grad_(False)
         else:
             projector.requires_grad_(True)
-        inner.get_vision_tower().requires_grad_(False)
+        n_tower_lora = freeze_vision_tower(model)
+        if training_args.lora_vision_tower:
+            logger.info("vision tower: its weights frozen, %d LoRA tensors trainable", n_tower_lora)
     return model, image_processor
 
 

@@ -135,3 +135,16 @@ def test_renamed_trainer_arguments(tmp_path):
 def test_unknown_flag_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"unknown argument\(s\) '--lora_alpah' \(did you mean '--lora_alpha'\?\)"):
         parse_args(["--output_dir", str(tmp_path), "--lora_alpah", "8"])
+
+
+def test_lora_vision_tower_needs_lora(tmp_path):
+    data = tmp_path / "d.json"
+    data.write_text("[]")
+    m, d, t = parse_args(["--model_name_or_path", "x", "--data_path", str(data), "--output_dir", str(tmp_path / "o"),
+                          "--lora_vision_tower", "True"])
+    with pytest.raises(ValueError, match=r"--lora_vision_tower True: needs --lora_enable True"):
+        validate_args(m, d, t)
+    m, d, t = parse_args(["--model_name_or_path", "x", "--data_path", str(data), "--output_dir", str(tmp_path / "o"),
+                          "--lora_vision_tower", "True", "--lora_enable", "True", "--freeze_mm_mlp_adapter", "True"])
+    validate_args(m, d, t)
+    assert t.lora_vision_tower and t.freeze_mm_mlp_adapter

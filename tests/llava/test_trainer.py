@@ -164,6 +164,66 @@ def test_lora_folder_round_trip_gives_identical_logits(small, tmp_path):
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
 
+def test_lora_on_vision_tower_with_projector_frozen(small, tmp_path):
+    """PSG-LLaVA: LoRA on the CLIP tower and the language model, projector frozen; saved and reloaded."""
+    from safetensors.torch import load_file
+
+    from llava.model.builder import load_pretrained_model
+    from llava.train.checkpointing import save_lora_folder
+    from llava.train.collator import DataCollatorForSupervisedDataset
+    from llava.train.dataset import DatasetOptions, LazySupervisedDataset
+
+    base, data = small
+    (m, d, t), tok, model, processor = build(base, data, tmp_path / "o", "--lora_vision_tower", "True",
+                                             "--freeze_mm_mlp_adapter", "True")
+    lora = [n for n, _ in model.named_modules() if n.endswith("lora_A")]
+    assert any("vision_tower" in n and "self_attn.q_proj" in n for n in lora)
+    assert any("vision_tower" not in n and "layers.0.mlp.down_proj" in n for n in lora)
+    assert not any("mm_projector" in n or "lm_head" in n for n in lora)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)  # tower weights and projector frozen
+    projector = {n: p.detach().clone() for n, p in model.named_parameters() if "mm_projector" in n}
+    tower_b = {n: p.detach().clone() for n, p in model.named_parameters() if "vision_tower" in n and "lora_B" in n}
+
+    ds = LazySupervisedDataset(DatasetOptions(str(data), str(data.parent / "images"), "pad", "v1", 256, "add"),
+                               tok, processor)
+    batch = DataCollatorForSupervisedDataset(tok)([ds[0], ds[3]])
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    for _ in range(2):
+        opt.zero_grad()
+        model(**batch).loss.backward()
+        opt.step()
+    after = dict(model.named_parameters())
+    assert all(torch.equal(after[n], v) for n, v in projector.items())  # bit-identical
+    changed = {n for n, v in tower_b.items() if not torch.equal(after[n], v)}
+    # the tower's LoRA learned in the layers that feed the selected hidden state (layer -2 of a
+    # 2-layer tower: layer 0); the last layer's output is never read, so its LoRA gets no gradient
+    assert changed and all(".layers.0." in n for n in changed), sorted(changed)
+    assert {n for n in tower_b if ".layers.0." in n} == changed
+
+    out = save_lora_folder(model, tmp_path / "ckpt")
+    adapter_cfg = json.loads((out / "adapter_config.json").read_text())
+    assert "vision_tower" in adapter_cfg["target_modules"] and "mm_projector" not in adapter_cfg["target_modules"]
+    assert json.loads((out / "config.json").read_text())["lora_vision_tower"] is True
+    assert list(load_file(str(out / "non_lora_trainables.safetensors"))) == []  # nothing else was trained
+    assert any("vision_tower" in k for k in load_file(str(out / "adapter_model.safetensors")))
+
+    batch.pop("labels")
+    model.eval()
+    with torch.no_grad():
+        want = model(**batch).logits
+    _, loaded, _, _ = load_pretrained_model(str(out), str(base), None, device="cpu")
+    with torch.no_grad():
+        got = loaded(**batch).logits
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    _, plain, _, _ = load_pretrained_model(str(base), None, None, device="cpu")
+    with torch.no_grad():
+        assert not torch.allclose(plain(**batch).logits, want, atol=1e-3)
+    base_proj = dict(plain.named_parameters())
+    assert all(torch.equal(base_proj[n.replace("base_model.model.", "")], v) for n, v in projector.items())
+
+
 def _final_state(out: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 

@@ -2,8 +2,8 @@
 
 LLaVA-1.5 reads the hidden states of layer ``mm_vision_select_layer`` (``-2``) of CLIP
 ViT-L/14-336 and drops the CLS token (``'patch'``), giving 576 patch tokens of width 1024.
-The tower is frozen: it runs under ``torch.no_grad`` and its parameters never require
-gradients. Its weights are not part of a LLaVA checkpoint; they are loaded from the
+The tower is frozen: its own parameters never require gradients, and it runs under
+``torch.no_grad`` unless LoRA weights were added to it (``--lora_vision_tower``). Its weights are not part of a LLaVA checkpoint; they are loaded from the
 folder or hub name in ``mm_vision_tower``.
 """
 
@@ -90,12 +90,17 @@ class CLIPVisionTower(nn.Module):
             feats = feats[:, 1:]
         return feats
 
-    @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Images (B, 3, H, W) -> patch features (B, P, C), in the tower's dtype."""
+        """Images (B, 3, H, W) -> patch features (B, P, C), in the tower's dtype.
+
+        Runs without gradients unless some tower parameter is trainable (LoRA on the tower,
+        ``--lora_vision_tower``).
+        """
         if not self.is_loaded:
             raise RuntimeError(f"vision tower {self.vision_tower_name!r}: weights not loaded; call load_model() first")
-        out = self.vision_tower(images.to(device=self.device, dtype=self.dtype), output_hidden_states=True)
+        grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.vision_tower.parameters())
+        with torch.set_grad_enabled(grad):
+            out = self.vision_tower(images.to(device=self.device, dtype=self.dtype), output_hidden_states=True)
         return self.feature_select(out.hidden_states).to(images.dtype if images.is_floating_point() else self.dtype)
 
     @property
