@@ -10,9 +10,9 @@ import pytest
 def converted_nights(root: Path, n_subjects: int, hours: float, channels: tuple[str, ...],
                      test_fraction: float, val_fraction: float) -> Path:
     """Synthetic PSG -> EDF+ -> converted folder with signals -> subject-wise splits; the manifest."""
-    from eeg_vlm import splits
-    from eeg_vlm.convert import convert
-    from eeg_vlm.synthetic import write_synthetic_dataset
+    from eeg_vlm.dataset import splits
+    from eeg_vlm.imaging.convert import convert
+    from eeg_vlm.dataset.synthetic import write_synthetic_dataset
 
     write_synthetic_dataset(root / "psg", n_subjects=n_subjects, hours=hours, seed=0)
     style = "eeg-vlm" if len(channels) == 1 else "psg-llava"

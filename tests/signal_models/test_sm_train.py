@@ -56,7 +56,7 @@ def test_night_windows_stay_inside_a_night_and_in_order(small_signals):
 
 @pytest.mark.parametrize("name", ["tinysleepnet", "cbramod"])
 def test_training_writes_predictions_the_report_scores_and_a_model_that_reloads(small_signals, tmp_path, name):
-    from eeg_vlm.report import main as report_main
+    from eeg_vlm.evaluation.report import main as report_main
 
     out = tmp_path / name
     cfg = SignalTrainConfig(out=str(out), manifest=str(small_signals), model=name, tiny=True, epochs=1,
