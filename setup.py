@@ -32,6 +32,8 @@ EXTRAS = {
     "train": ["deepspeed>=0.16", "wandb>=0.18"],
     "quant": ["bitsandbytes>=0.45"],
     "mne": ["mne>=1.6"],
+    # the classical peer (YASA's shipped LightGBM stager) as a row of the report tables
+    "baselines": ["yasa>=0.6"],
     "test": ["pytest>=8"],
 }
 EXTRAS["all"] = sorted({dep for deps in EXTRAS.values() for dep in deps})
