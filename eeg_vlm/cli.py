@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-features": ("feature_extractor.train", "train the specialized vision model on epoch images"),
     "extract": ("feature_extractor.extract", "write [N,1,1024] high-level features for a sample list"),
     "build-data": ("eeg_vlm.reasoning.llava_data", "write eeg_ft.json / eeg_eval.jsonl with chain-of-thought answers"),
+    "baseline": ("eeg_vlm.apps.baseline", "train and evaluate a PSG-LLaVA Table 1 baseline (image, signal, foundation)"),
     "report": ("eeg_vlm.evaluation.report", "metrics, paper tables and plots from answers or predictions"),
     "stage": ("eeg_vlm.apps.staging", "stage a whole night from one unlabeled EDF -> hypnogram CSV/EDF+/figures"),
 }

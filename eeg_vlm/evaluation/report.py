@@ -38,6 +38,7 @@ import numpy as np
 from eeg_vlm.cli import configure_logging
 from eeg_vlm.evaluation import published as pub
 from eeg_vlm.evaluation.answers import parse_answer
+from eeg_vlm.evaluation.baselines import read_baseline
 from eeg_vlm.checks import check_file, check_option
 from eeg_vlm.fileio import read_jsonl, write_text_atomic
 from eeg_vlm.dataset.manifest import Row as ManifestRow
@@ -84,6 +85,8 @@ class Run:
     epochs: list[EpochResult]
     settings: dict[str, str] = field(default_factory=dict)
     n_questions: int | None = None
+    group: str = ""  # PSG-LLaVA Table 1 group of a baseline run (Image based, Signal based, Foundation)
+    note: str = ""  # how a baseline run was trained (preset, strategy, tiny)
 
 
 def _split_sample_id(sample_id: str) -> tuple[str, int | None]:
@@ -388,7 +391,7 @@ def table_psg_llava(results: list[RunResult], dataset: str, protocol: str | None
     rows = []
     for r in results:
         vals = {dataset: [_f(getattr(r.pooled, k), 4) for k in keys]}
-        rows.append(["This run", r.run.name, _our_protocol(protocol),
+        rows.append([f"{r.run.group} (this run)" if r.run.group else "This run", r.run.name, _our_protocol(protocol),
                      *(c for d in datasets for c in vals.get(d, ["–"] * 4))])
     by_model: dict[tuple[str, str], dict[str, list[str]]] = {}
     for p in pub.PSG_LLAVA_TABLE1:
@@ -400,6 +403,7 @@ def table_psg_llava(results: list[RunResult], dataset: str, protocol: str | None
                      *(c for d in datasets for c in vals.get(d, ["–"] * 4))])
     notes = [f"'{dataset}' is this run's dataset; the published rows are on ISRUC-S1, MASS-SS3 and SHHS-1 "
              "(multi-channel PSG images), LLaVA-Next-7B for PSG-LLaVA."]
+    notes += [r.run.note for r in results if r.run.note]
     return Table("psg_llava_table1", "Sleep staging, PSG-LLaVA Table 1 layout", header, rows, notes)
 
 
@@ -588,9 +592,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--answers", action="append", default=[], metavar="A.jsonl", help="answers.jsonl (repeatable)")
     p.add_argument("--predictions", action="append", default=[], metavar="P.csv",
                    help="classifier predictions CSV: sample_id, stage, pred[, prob_W ...] (repeatable)")
+    p.add_argument("--baseline", action="append", default=[], metavar="DIR",
+                   help="'eeg-vlm baseline' output folder: a PSG-LLaVA Table 1 row, labelled with its group (repeatable)")
     p.add_argument("--questions", help="eeg_eval.jsonl: ground truth joined on question_id")
     p.add_argument("--manifest", help="manifest.csv: subject and night of each sample; protocol check")
-    p.add_argument("--names", nargs="+", help="one name per run: answers files first, then predictions, then YASA")
+    p.add_argument("--names", nargs="+", help="one name per run: answers files first, then predictions, baselines, then YASA")
     p.add_argument("--ablation", action="append", default=[], metavar="fusion=add,cot=stagewise",
                    help="settings per run, in run order (repeat once per run; '-' for none); "
                         "default: read from run names of that form")
@@ -614,8 +620,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.verbose)
     logger.info("report settings: %s", vars(args))
-    if not args.answers and not args.predictions and not args.yasa:
-        print("eeg-vlm report: give at least one --answers or --predictions file (or --yasa)", file=sys.stderr)
+    if not args.answers and not args.predictions and not args.baseline and not args.yasa:
+        print("eeg-vlm report: give at least one --answers or --predictions file, --baseline folder or --yasa",
+              file=sys.stderr)
         return 2
     try:
         questions = load_questions(args.questions) if args.questions else None
@@ -628,6 +635,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in args.predictions:
             runs.append(Run(Path(path).stem, "predictions", Path(path).name,
                             load_predictions(path, questions, manifest)))
+        for folder in args.baseline:
+            b = read_baseline(folder)
+            runs.append(Run(b.name, "predictions", b.predictions.name, load_predictions(b.predictions, questions, manifest),
+                            group=b.group, note=b.note))
         if args.yasa:
             if not args.manifest:
                 raise ValueError("report: --yasa needs --manifest (YASA reads the converted signals)")
@@ -641,7 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.names:
             if len(args.names) != len(runs):
                 raise ValueError(f"report: {len(args.names)} --names for {len(runs)} runs "
-                                 f"(answers files first, then predictions, then YASA)")
+                                 f"(answers files first, then predictions, baselines, then YASA)")
             for r, n in zip(runs, args.names):
                 r.name = n
         if len({r.name for r in runs}) != len(runs):
