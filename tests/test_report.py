@@ -100,7 +100,7 @@ def test_published_rows_and_protocol_labels(report_dir):
     t1 = (report_dir / "table1_eegvlm.md").read_text()
     eeg = _row(t1, "EEG-VLM (LLaVA-1.5-13B)")
     assert eeg[4:7] == ["0.811", "0.816", "0.763"] and eeg[8] == "0.811" and eeg[11] == "0.787"
-    assert "published: seed 000, Table I" in eeg[3]
+    assert "published: EEG-VLM, Table I" in eeg[3]
     assert "subject-wise (this run)" in _row(t1, NAMES[0])[2]  # inferred: test subjects not in train split
     assert _row(t1, "L-SeqSleepNet (SHHS-pretrained)")[2] == "subject-wise (LOSO)"
     assert _row(t1, "Human scorers (inter-scorer)")[6] == "0.76"

@@ -2,15 +2,15 @@
 
 Only figures printed in the project's sources are here:
 
-- ``seed 000``: the EEG-VLM paper summary (arXiv 2511.19155) — Table I headline figures,
-  two per-class F1s, and the ablation figures quoted from Table II and Section IV.E.
-- ``seed 001``: the PSG-LLaVA paper — Table 1 (every row) and Figure 3 (CLIP vision encoder
-  alone vs the full model).
-- ``FIELD.md``: the anchors table of ``docs/FIELD.md`` (SleePyCo, L-SeqSleepNet, TinySleepNet,
-  SleepVLM, human inter-scorer agreement).
+- EEG-VLM (arXiv 2511.19155): Table I headline figures, two per-class F1s, and the ablation
+  figures quoted from Table II and Section IV.E.
+- PSG-LLaVA (the paper that fine-tunes LLaVA-NeXT on PSG waveform images of ISRUC, MASS and
+  SHHS): Table 1 (every row) and Figure 3 (CLIP vision encoder alone vs the full model).
+- Reference figures of the field, each under its own paper: SleePyCo, L-SeqSleepNet,
+  TinySleepNet, SleepVLM, and human inter-scorer agreement.
 
 Each row states its protocol as its source gives it. Neither paper says its test split is
-subject-independent: EEG-VLM states no protocol (FIELD.md notes that its N1 F1 above its
+subject-independent: EEG-VLM states no protocol (its N1 F1 above its
 accuracy suggests a class-balanced, epoch-level test set); PSG-LLaVA splits "the sample set"
 8:2 with five seeds.
 """
@@ -29,12 +29,24 @@ PROTOCOL_EPOCH = "epoch-level"
 
 #: Where each ``source`` key comes from.
 SOURCES: dict[str, str] = {
-    "seed 000": "EEG-VLM, arXiv 2511.19155 (paper summary: Table I, Table II, Sec. IV.E)",
-    "seed 001": "PSG-LLaVA paper (Table 1; Fig. 3; Sec. 3.2 protocol)",
-    "FIELD.md": "docs/FIELD.md anchors table (figures as listed there, with their settings)",
+    "EEG-VLM": "EEG-VLM: A Hierarchical Vision-Language Model with Multi-Level Feature Alignment and "
+               "Visually Enhanced Language-Guided Reasoning for EEG Image-Based Sleep Stage Prediction, "
+               "arXiv 2511.19155 (Table I, Table II, Sec. IV.E)",
+    "PSG-LLaVA": "PSG-LLaVA: sleep staging by fine-tuning LLaVA-NeXT on PSG waveform images "
+                 "(ISRUC, MASS, SHHS; Table 1, Fig. 3, Sec. 3.2 protocol)",
+    "SleePyCo": "Lee et al., SleePyCo: automatic sleep scoring with feature pyramid and contrastive "
+                "learning, Expert Systems with Applications 2024",
+    "L-SeqSleepNet": "Phan et al., L-SeqSleepNet: whole-cycle long sequence modelling for automatic sleep "
+                     "staging, IEEE J. Biomed. Health Inform. 2023",
+    "TinySleepNet": "Supratak & Guo, TinySleepNet: an efficient deep learning model for sleep stage scoring "
+                    "based on raw single-channel EEG, IEEE EMBC 2020",
+    "SleepVLM": "SleepVLM (Qwen2.5-VL-3B with LoRA on PSG images), MASS-SS1 figures as reported by its authors",
+    "AASM ISR": "Rosenberg & Van Hout, The American Academy of Sleep Medicine inter-scorer reliability "
+                "program: sleep stage scoring, J. Clin. Sleep Med. 2013; Danker-Hopfe et al., "
+                "J. Sleep Res. 2009",
 }
 
-_EEG_VLM_PROTOCOL = "not stated (likely epoch-level, class-balanced; FIELD.md)"
+_EEG_VLM_PROTOCOL = "not stated (likely epoch-level, class-balanced)"
 _PSG_LLAVA_PROTOCOL = "8:2 split of the sample set, 5 seeds; subject independence not stated"
 
 
@@ -87,29 +99,29 @@ class PublishedRow:
 EEG_VLM_MAIN: tuple[PublishedRow, ...] = (
     PublishedRow("EEG-VLM (LLaVA-1.5-13B)", "Sleep-EDFx (Fpz-Cz)", _EEG_VLM_PROTOCOL,
                  {"accuracy": "0.811", "macro_f1": "0.816", "kappa": "0.763", "f1_N1": "0.811", "f1_REM": "0.787"},
-                 "seed 000, Table I", fusion="add", cot="stagewise",
+                 "EEG-VLM, Table I", fusion="add", cot="stagewise",
                  note="per-class F1 printed only for N1 and REM"),
 )
 
 #: EEG-VLM ablation figures (accuracy only is quoted); settings the source does not fix are None.
 EEG_VLM_ABLATION: tuple[PublishedRow, ...] = (
     PublishedRow("Raw Hf embedding", "Sleep-EDFx (Fpz-Cz)", _EEG_VLM_PROTOCOL, {"accuracy": "0.264"},
-                 "seed 000, Table II", fusion="raw", note="CoT setting not stated"),
+                 "EEG-VLM, Table II", fusion="raw", note="CoT setting not stated"),
     PublishedRow("Patch-aligned fusion", "Sleep-EDFx (Fpz-Cz)", _EEG_VLM_PROTOCOL, {"accuracy": "0.784"},
-                 "seed 000, Table II", fusion="add", note="CoT setting not stated"),
+                 "EEG-VLM, Table II", fusion="add", note="CoT setting not stated"),
     PublishedRow("With CoT reasoning", "Sleep-EDFx (Fpz-Cz)", _EEG_VLM_PROTOCOL, {"accuracy": "0.792"},
-                 "seed 000, Sec. IV.E", cot="stagewise", note="fusion setting not stated"),
+                 "EEG-VLM, Sec. IV.E", cot="stagewise", note="fusion setting not stated"),
     PublishedRow("Without CoT reasoning", "Sleep-EDFx (Fpz-Cz)", _EEG_VLM_PROTOCOL, {"accuracy": "0.728"},
-                 "seed 000, Sec. IV.E", cot="none", note="fusion setting not stated"),
+                 "EEG-VLM, Sec. IV.E", cot="none", note="fusion setting not stated"),
     PublishedRow("Full model (Table I)", "Sleep-EDFx (Fpz-Cz)", _EEG_VLM_PROTOCOL,
-                 {"accuracy": "0.811", "macro_f1": "0.816", "kappa": "0.763"}, "seed 000, Table I",
+                 {"accuracy": "0.811", "macro_f1": "0.816", "kappa": "0.763"}, "EEG-VLM, Table I",
                  fusion="add", cot="stagewise"),
 )
 
 #: Dataset column groups of PSG-LLaVA Table 1, in order.
 PSG_LLAVA_DATASETS: tuple[str, ...] = ("ISRUC", "MASS", "SHHS")
 
-# Table 1 of seed 001, as printed: group | model | ISRUC, MASS, SHHS x (Acc, B-Acc, Kappa, W-F1).
+# Table 1 of PSG-LLaVA, as printed: group | model | ISRUC, MASS, SHHS x (Acc, B-Acc, Kappa, W-F1).
 _T1_TEXT = """
 Image based | ConvNext | 0.7558 0.7150 0.6815 0.7496 0.7761 0.6828 0.6616 0.7687 0.8074 0.7016 0.7300 0.8043
 Image based | MaxViT | 0.7875 0.7500 0.7231 0.7839 0.8281 0.7504 0.7436 0.8222 0.8474 0.7474 0.7863 0.8447
@@ -125,7 +137,7 @@ Foundation | LaBraM | 0.7917 0.7503 0.7279 0.7886 0.8565 0.7965 0.7864 0.8544 0.
 Foundation | CBraMod | 0.8384 0.7891 0.7889 0.8290 0.8806 0.8065 0.8216 0.8720 0.8751 0.7613 0.8258 0.8714
 Ours | PSG-LLaVA | 0.8596 0.8301 0.8172 0.8588 0.8879 0.8393 0.8337 0.8865 0.8782 0.7815 0.8291 0.8754
 """
-# Figure 3 of seed 001: CLIP vision encoder with a classification head (Acc, B-Acc, Kappa, W-F1).
+# Figure 3 of PSG-LLaVA: CLIP vision encoder with a classification head (Acc, B-Acc, Kappa, W-F1).
 _FIG3_CLIP = {"ISRUC": ("0.770", "0.754", "0.704", "0.776"), "MASS": ("0.813", "0.718", "0.715", "0.799"),
               "SHHS": ("0.813", "0.692", "0.738", "0.805")}
 _T1_KEYS = ("accuracy", "balanced_accuracy", "kappa", "weighted_f1")
@@ -138,31 +150,31 @@ def _table1() -> tuple[PublishedRow, ...]:
         values = figures.split()
         for i, ds in enumerate(PSG_LLAVA_DATASETS):
             rows.append(PublishedRow(model, ds, _PSG_LLAVA_PROTOCOL, dict(zip(_T1_KEYS, values[4 * i:4 * i + 4])),
-                                     "seed 001, Table 1", group=group))
+                                     "PSG-LLaVA, Table 1", group=group))
     for ds in PSG_LLAVA_DATASETS:
         rows.append(PublishedRow("CLIP (vision encoder)", ds, _PSG_LLAVA_PROTOCOL,
-                                 dict(zip(_T1_KEYS, _FIG3_CLIP[ds])), "seed 001, Fig. 3", group="Ablation"))
+                                 dict(zip(_T1_KEYS, _FIG3_CLIP[ds])), "PSG-LLaVA, Fig. 3", group="Ablation"))
     return tuple(rows)
 
 
 #: PSG-LLaVA Table 1, one row per (model, dataset), plus the Fig. 3 CLIP-only rows.
 PSG_LLAVA_TABLE1: tuple[PublishedRow, ...] = _table1()
 
-#: The anchors table of docs/FIELD.md (EEG-VLM and PSG-LLaVA rows live above).
+#: Reference figures of the field (EEG-VLM and PSG-LLaVA rows live above), each under its paper.
 FIELD_ANCHORS: tuple[PublishedRow, ...] = (
     PublishedRow("SleePyCo", "Sleep-EDF-20", PROTOCOL_SUBJECT,
-                 {"accuracy": "0.868", "macro_f1": "0.812", "kappa": "0.820"}, "FIELD.md"),
+                 {"accuracy": "0.868", "macro_f1": "0.812", "kappa": "0.820"}, "SleePyCo"),
     PublishedRow("SleePyCo", "Sleep-EDF-78", PROTOCOL_SUBJECT,
-                 {"accuracy": "0.846", "macro_f1": "0.790", "kappa": "0.787"}, "FIELD.md"),
+                 {"accuracy": "0.846", "macro_f1": "0.790", "kappa": "0.787"}, "SleePyCo"),
     PublishedRow("L-SeqSleepNet (SHHS-pretrained)", "Sleep-EDF-20", "subject-wise (LOSO)",
-                 {"accuracy": "0.886", "macro_f1": "0.829", "kappa": "0.845"}, "FIELD.md"),
-    PublishedRow("TinySleepNet", "Sleep-EDF-20", "not stated in FIELD.md",
-                 {"accuracy": "0.854", "macro_f1": "0.805", "kappa": "0.80"}, "FIELD.md"),
-    PublishedRow("TinySleepNet", "Sleep-EDF-78", "not stated in FIELD.md",
-                 {"accuracy": "0.831", "macro_f1": "0.781", "kappa": "0.77"}, "FIELD.md"),
-    PublishedRow("SleepVLM (Qwen2.5-VL-3B LoRA)", "MASS-SS1", "not stated in FIELD.md",
-                 {"accuracy": "0.835", "macro_f1": "0.793", "kappa": "0.767"}, "FIELD.md"),
+                 {"accuracy": "0.886", "macro_f1": "0.829", "kappa": "0.845"}, "L-SeqSleepNet"),
+    PublishedRow("TinySleepNet", "Sleep-EDF-20", "not stated in the figures quoted here",
+                 {"accuracy": "0.854", "macro_f1": "0.805", "kappa": "0.80"}, "TinySleepNet"),
+    PublishedRow("TinySleepNet", "Sleep-EDF-78", "not stated in the figures quoted here",
+                 {"accuracy": "0.831", "macro_f1": "0.781", "kappa": "0.77"}, "TinySleepNet"),
+    PublishedRow("SleepVLM (Qwen2.5-VL-3B LoRA)", "MASS-SS1", "not stated in the figures quoted here",
+                 {"accuracy": "0.835", "macro_f1": "0.793", "kappa": "0.767"}, "SleepVLM"),
     PublishedRow("Human scorers (inter-scorer)", "AASM ISR / Danker-Hopfe 2009", "inter-scorer agreement",
-                 {"accuracy": "0.826", "kappa": "0.76"}, "FIELD.md",
+                 {"accuracy": "0.826", "kappa": "0.76"}, "AASM ISR",
                  note="accuracy column is the percentage agreement between scorers"),
 )

@@ -399,7 +399,7 @@ def table_psg_llava(results: list[RunResult], dataset: str, protocol: str | None
     for (group, model), vals in by_model.items():
         src = "Fig. 3" if group == "Ablation" else "Table 1"
         label = "Proposed" if group == "Ours" else group  # the source's own "Ours" row
-        rows.append([f"{label} (published, seed 001 {src})", model, pub.PSG_LLAVA_TABLE1[0].protocol,
+        rows.append([f"{label} (published, PSG-LLaVA {src})", model, pub.PSG_LLAVA_TABLE1[0].protocol,
                      *(c for d in datasets for c in vals.get(d, ["–"] * 4))])
     notes = [f"'{dataset}' is this run's dataset; the published rows are on ISRUC-S1, MASS-SS3 and SHHS-1 "
              "(multi-channel PSG images), LLaVA-Next-7B for PSG-LLaVA."]
