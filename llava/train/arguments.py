@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 import transformers
 
 from llava.constants import EEG_FUSION_MODES
+from llava.model.configuration_llava import ASPECT_RATIOS, MERGE_TYPES
 from llava.utils import UsageError, check_option
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelArguments", "DataArguments", "TrainingArguments", "parse_args", "validate_args"]
+__all__ = ["ModelArguments", "DataArguments", "TrainingArguments", "parse_args", "parse_pinpoints", "validate_args"]
 
 PROJECTOR_TYPE = re.compile(r"^(linear|identity|mlp\d+x_gelu)$")
 
@@ -65,7 +66,11 @@ class ModelArguments:
         default=False, metadata={"help": "Wrap each <image> tag in <im_start> ... <im_end> tokens."}
     )
     mm_use_im_patch_token: bool = field(default=True, metadata={"help": "Add the <im_patch> token to the vocabulary."})
-    mm_patch_merge_type: str = field(default="flat", metadata={"help": "How patch features are merged (flat)."})
+    mm_patch_merge_type: str = field(
+        default="flat",
+        metadata={"help": "How an image's patch features become tokens: flat (LLaVA-1.5), or for anyres "
+                  "spatial / spatial_unpad (LLaVA-NeXT: padding cut, a learned newline row per row)."},
+    )
     mm_vision_select_feature: str = field(
         default="patch", metadata={"help": "patch (drop CLS, 576 tokens) or cls_patch (keep CLS)."}
     )
@@ -92,7 +97,15 @@ class DataArguments:
         default=None, metadata={"help": "Folder the json's image paths are relative to (never escaped)."}
     )
     image_aspect_ratio: str = field(
-        default="square", metadata={"help": "'pad' (centre on a mean-colour square; LLaVA-1.5) or 'square'."}
+        default="square",
+        metadata={"help": "'pad' (centre on a mean-colour square; LLaVA-1.5), 'square', or 'anyres' (LLaVA-NeXT: "
+                  "a base view plus tiles of the best of --image_grid_pinpoints)."},
+    )
+    image_grid_pinpoints: str | None = field(
+        default=None,
+        metadata={"help": "anyres resolutions as a list of [width, height] in pixels, e.g. "
+                  "'[[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]' (upstream's tuple spelling "
+                  "is accepted). Default: the base checkpoint's."},
     )
     high_level_features_path: str | None = field(
         default=None,
@@ -198,6 +211,21 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def parse_pinpoints(text: str) -> list[list[int]]:
+    """``--image_grid_pinpoints`` text -> ``[[width, height], ...]`` (JSON or upstream's tuples)."""
+    import ast
+
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        value = None
+    ok = isinstance(value, (list, tuple)) and value and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(v, int) and v > 0 for v in p) for p in value)
+    if not ok:
+        raise ValueError(f"--image_grid_pinpoints: expected a list of [width, height] in pixels, got {text!r}")
+    return [[int(w), int(h)] for w, h in value]
+
+
 def parse_args(
     argv: Sequence[str] | None = None,
 ) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
@@ -245,7 +273,7 @@ def validate_args(model_args: ModelArguments, data_args: DataArguments, training
     allowed("version", model_args.version, list(conv_templates))
     allowed("eeg_fusion", model_args.eeg_fusion, EEG_FUSION_MODES)
     allowed("mm_vision_select_feature", model_args.mm_vision_select_feature, ("patch", "cls_patch"))
-    allowed("mm_patch_merge_type", model_args.mm_patch_merge_type, ("flat",))
+    allowed("mm_patch_merge_type", model_args.mm_patch_merge_type, MERGE_TYPES)
     if not PROJECTOR_TYPE.match(model_args.mm_projector_type or ""):
         problems.append(
             f"--mm_projector_type: invalid value for the 'mm_projector_type' parameter. Allowed values are "
@@ -260,7 +288,12 @@ def validate_args(model_args: ModelArguments, data_args: DataArguments, training
         problems.append(f"--data_path: file {data_args.data_path!r} not found")
     if data_args.image_folder and not os.path.isdir(data_args.image_folder):
         problems.append(f"--image_folder: folder {data_args.image_folder!r} not found")
-    allowed("image_aspect_ratio", data_args.image_aspect_ratio, ("square", "pad"))
+    allowed("image_aspect_ratio", data_args.image_aspect_ratio, ASPECT_RATIOS)
+    if data_args.image_grid_pinpoints is not None:
+        try:
+            parse_pinpoints(data_args.image_grid_pinpoints)
+        except ValueError as exc:
+            problems.append(str(exc))
     if data_args.high_level_features_path and not os.path.isfile(data_args.high_level_features_path):
         problems.append(f"--high_level_features_path: file {data_args.high_level_features_path!r} not found")
 

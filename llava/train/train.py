@@ -28,7 +28,14 @@ from typing import Any
 import torch
 
 from llava.model.builder import QUANT_SKIP_MODULES
-from llava.train.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args, validate_args
+from llava.train.arguments import (
+    DataArguments,
+    ModelArguments,
+    TrainingArguments,
+    parse_args,
+    parse_pinpoints,
+    validate_args,
+)
 from llava.train.checkpointing import newest_checkpoint, save_config, save_lora_folder, save_projector
 from llava.train.collator import DataCollatorForSupervisedDataset
 from llava.train.dataset import DatasetOptions, LazySupervisedDataset, prepare_data
@@ -134,8 +141,12 @@ def _quantization_kwargs(training_args: TrainingArguments, dtype: torch.dtype) -
 
 
 def build_model(model_args: ModelArguments, training_args: TrainingArguments, tokenizer: Any,
-                attn_implementation: str | None = None, image_aspect_ratio: str = "pad") -> tuple[Any, Any]:
-    """Load the base, attach vision modules and LoRA; return ``(model, image_processor)``."""
+                attn_implementation: str | None = None, image_aspect_ratio: str = "pad",
+                image_grid_pinpoints: list[list[int]] | None = None) -> tuple[Any, Any]:
+    """Load the base, attach vision modules and LoRA; return ``(model, image_processor)``.
+
+    ``image_grid_pinpoints`` (anyres) replaces the base's when given.
+    """
     from llava.model import LlavaLlamaForCausalLM, load_llava_config
 
     dtype = compute_dtype(training_args)
@@ -169,6 +180,11 @@ def build_model(model_args: ModelArguments, training_args: TrainingArguments, to
         image_processor = tower.image_processor
         cfg = model.config
         cfg.image_aspect_ratio = image_aspect_ratio
+        if image_grid_pinpoints is not None:
+            cfg.image_grid_pinpoints = image_grid_pinpoints
+        if image_aspect_ratio == "anyres" and not getattr(cfg, "image_grid_pinpoints", None):
+            raise ValueError(f"--image_aspect_ratio anyres: base {model_args.model_name_or_path!r} has no "
+                             "image_grid_pinpoints; pass --image_grid_pinpoints")
         cfg.tokenizer_padding_side = tokenizer.padding_side
         cfg.tokenizer_model_max_length = tokenizer.model_max_length
         cfg.tune_mm_mlp_adapter = model_args.tune_mm_mlp_adapter
@@ -267,8 +283,9 @@ def train(argv: Sequence[str] | None = None, attn_implementation: str | None = N
     prepared = prepare_data(options)  # every sample's files checked before the model is loaded
 
     tokenizer = build_tokenizer(model_args, training_args)
+    pinpoints = parse_pinpoints(data_args.image_grid_pinpoints) if data_args.image_grid_pinpoints else None
     model, image_processor = build_model(model_args, training_args, tokenizer, attn_implementation,
-                                         data_args.image_aspect_ratio)
+                                         data_args.image_aspect_ratio, pinpoints)
     base_config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
     logger.info("model: %s", _trainable_summary(model))
 
