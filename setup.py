@@ -44,7 +44,7 @@ setup(
     description="Sleep staging from polysomnography images with a LLaVA-1.5 fork "
     "and a specialized vision module",
     python_requires=">=3.10",
-    packages=find_packages(include=["eeg_vlm*", "feature_extractor*", "llava*", "signal_models*"]),
+    packages=find_packages(include=["eeg_vlm*", "feature_extractor*", "llava*", "ondisk*", "signal_models*"]),
     install_requires=CORE,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["eeg-vlm=eeg_vlm.cli:main"]},
