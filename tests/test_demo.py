@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eeg_vlm.apps.demo import demo_commands
+from eeg_vlm.apps.demo import demo_commands, main, held_out_night
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,6 +23,27 @@ def test_dry_run_lists_the_seed_commands(tmp_path):
         assert flag in train
     assert any("llava/eval/model_vqa.py" in c and "--model-base" in c for c in joined)
     assert any(" stage " in c for c in joined)
+
+
+def test_dry_run_prints_commands_a_user_can_paste(capsys, tmp_path):
+    assert main(["--dry-run", "--out", str(tmp_path / "d"), "--subjects", "6"]) == 0
+    shown_lines = [line[2:] for line in capsys.readouterr().out.splitlines() if line.startswith("$ ")]
+    assert len(shown_lines) == 13
+    assert all(line.split()[0] in ("eeg-vlm", "python") for line in shown_lines), shown_lines
+    assert not any(sys.executable in line or "{" in line.replace("{label}", "") for line in shown_lines)
+    assert "python llava/train/train_mem.py " in "\n".join(shown_lines)
+    stage = next(line for line in shown_lines if line.startswith("eeg-vlm stage "))
+    night = held_out_night(6, 0)
+    assert f"{night}E0-PSG.edf" in stage and f"{night}EC-Hypnogram.edf" in stage
+
+
+def test_test_night_is_the_first_test_subject_of_the_split():
+    from eeg_vlm.dataset.splits import holdout_split
+
+    for subjects, seed in ((5, 0), (6, 0), (10, 3)):
+        split = holdout_split([f"sleep-edf/SC4{s:02d}" for s in range(subjects)], seed=seed)
+        tests = sorted(k.split("/")[1] for k, v in split.items() if v == "test")
+        assert held_out_night(subjects, seed) == tests[0] + "1"
 
 
 @pytest.mark.slow

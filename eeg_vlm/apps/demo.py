@@ -28,11 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["main", "demo_commands"]
+__all__ = ["main", "demo_commands", "held_out_night", "shown"]
 
 REPO = Path(__file__).resolve().parents[2]
-#: Stands for a test-split night in the staging step until the split is known.
-NIGHT = "{test_night}"
 
 
 def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool,
@@ -45,6 +43,7 @@ def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool,
     which a 64-wide model does slowly and poorly — real runs use ``stagewise``.
     """
     py = sys.executable
+    night = held_out_night(subjects, seed)
     raw, conv, data = out / "raw", out / "converted", out / "sleep_data"
     manifest = conv / "manifest.csv"
     vision = out / "vision_model"
@@ -106,10 +105,36 @@ def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool,
             "--manifest", str(manifest), "--dataset", "synthetic PSG", "--out", str(out / "report"),
             "--n-boot", "200"]),
         ("stage a held-out night from its EDF", eeg_vlm + [
-            "stage", str(raw / f"{NIGHT}-PSG.edf"), "--vision-model", str(vision), "--llava", str(ckpt),
-            "--llava-base", str(base), "--cot", cot, "--hypnogram", str(raw / f"{NIGHT}-Hypnogram.edf"),
+            "stage", str(raw / f"{night}E0-PSG.edf"), "--vision-model", str(vision), "--llava", str(ckpt),
+            "--llava-base", str(base), "--cot", cot, "--hypnogram", str(raw / f"{night}EC-Hypnogram.edf"),
             "--out", str(out / "night")]),
     ]
+
+
+def held_out_night(subjects: int, seed: int) -> str:
+    """The first test-split night of the demo, as ``SC4ssn`` (file names add ``E0``/``EC``).
+
+    ``eeg-vlm synth`` names subject ``s`` ``SC4{s:02d}`` (night 1) in dataset ``sleep-edf``,
+    and ``eeg-vlm split --protocol holdout`` is a pure function of the subjects and the seed,
+    so the staging step's file is known before anything runs (and is checked once it does).
+    """
+    from eeg_vlm.dataset.splits import holdout_split
+
+    split = holdout_split([f"sleep-edf/SC4{s:02d}" for s in range(int(subjects))], seed=seed)
+    first = min(key for key, part in split.items() if part == "test")
+    return first.split("/", 1)[1] + "1"
+
+
+def shown(cmd: list[str]) -> str:
+    """A step's command as a user types it in the activated ``.venv``: ``eeg-vlm ...``,
+    ``python llava/...`` relative to the repository."""
+    if cmd[0] == sys.executable:
+        if cmd[1:3] == ["-m", "eeg_vlm"]:
+            cmd = ["eeg-vlm", *cmd[3:]]
+        else:
+            rest = [str(Path(a).relative_to(REPO)) if a.startswith(str(REPO) + "/") else a for a in cmd[1:2]]
+            cmd = ["python", *rest, *cmd[2:]]
+    return shlex.join(cmd)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,12 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out.resolve()
     steps = demo_commands(out, args.subjects, args.hours, args.seed, args.fast, args.cot)
     started = time.perf_counter()
+    print(f"Each step prints its command; to type them yourself: cd {REPO} && source .venv/bin/activate")
     for i, (title, cmd) in enumerate(steps, 1):
-        print(f"\n[{i}/{len(steps)}] {title}\n$ {shlex.join(cmd)}", flush=True)
+        print(f"\n[{i}/{len(steps)}] {title}\n$ {shown(cmd)}", flush=True)
         if args.dry_run:
             continue
-        if any(NIGHT in a for a in cmd):
-            cmd = _with_test_night(cmd, out)
+        if cmd[3:4] == ["stage"]:
+            _check_test_night(out, held_out_night(args.subjects, args.seed))
         t0 = time.perf_counter()
         result = subprocess.run(cmd, cwd=REPO)
         if result.returncode != 0:
@@ -151,22 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _with_test_night(cmd: list[str], out: Path) -> list[str]:
-    """Put the first test-split night's file names into the staging step."""
+def _check_test_night(out: Path, night: str) -> None:
+    """Fail loudly if the split did not put :func:`held_out_night` first in test."""
     import csv
 
     with open(out / "converted" / "manifest.csv", newline="") as fh:
         record = next(r["sample_id"].split("/")[0] for r in csv.DictReader(fh) if r["split"] == "test")
-    psg = next((out / "raw").glob(f"{record}-PSG.edf"))
-    hyp = next((out / "raw").glob(f"{record[:6]}*-Hypnogram.edf"))
-    mapping = {f"{NIGHT}-PSG.edf": psg.name, f"{NIGHT}-Hypnogram.edf": hyp.name}
-    fixed = []
-    for arg in cmd:
-        for old, new in mapping.items():
-            arg = arg.replace(old, new)
-        fixed.append(arg)
-    print(f"$ {shlex.join(fixed)}", flush=True)
-    return fixed
+    if record != f"{night}E0":
+        raise RuntimeError(f"eeg-vlm demo: first test night is {record!r}, expected {night + 'E0'!r}")
 
 
 def _print_example_rationale(path: Path) -> None:
