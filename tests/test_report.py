@@ -310,7 +310,7 @@ def test_yasa_run(tmp_path):
 def test_nights_of_different_subjects_stay_apart():
     """Sleep-EDF numbers nights 1/2 per subject: two subjects' night '1' are two nights."""
     from eeg_vlm.dataset.manifest import Row
-    from eeg_vlm.evaluation.report import _place
+    from eeg_vlm.evaluation.runs import place as _place
 
     rows = [Row(f"{rec}/000000", "sleep-edf", subj, "1", 0, 0.0, "W", f"images/{rec}/000000.png", "test")
             for rec, subj in (("SC4001E0", "SC400"), ("SC4011E0", "SC401"))]
