@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "baseline": ("eeg_vlm.apps.baseline", "train and evaluate a PSG-LLaVA Table 1 baseline (image, signal, foundation)"),
     "report": ("eeg_vlm.evaluation.report", "metrics, paper tables and plots from answers or predictions"),
     "stage": ("eeg_vlm.apps.staging", "stage a whole night from one unlabeled EDF -> hypnogram CSV/EDF+/figures"),
+    "transitions": ("eeg_vlm.context.transitions", "stage-transition probabilities from expert hypnograms (HMM context)"),
 }
 
 

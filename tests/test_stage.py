@@ -199,3 +199,22 @@ def test_real_sleep_edf_excerpt(night, shared_data, tmp_path, capsys):
     confusion = summary["scores"]["confusion"]  # rows: the expert's stages; W for every epoch here
     assert sum(confusion[0]) == 10 and all(sum(row) == 0 for row in confusion[1:])
     assert summary["scores"]["accuracy"] == pytest.approx(confusion[0][0] / 10)
+
+
+def test_stage_context_hmm_is_viterbi_of_the_plain_probabilities(night, tmp_path):
+    from eeg_vlm.context.hmm import night_context
+    from eeg_vlm.hypnogram.files import read_hypnogram_csv
+
+    args = [str(night["psg"]), "--vision-model", str(night["vision"]), "--device", "cpu", "--duration", "1800"]
+    assert main(args + ["--out", str(tmp_path / "plain")]) == 0
+    assert main(args + ["--out", str(tmp_path / "hmm"), "--context", "hmm"]) == 0
+    plain = read_hypnogram_csv(tmp_path / "plain" / "hypnogram.csv")
+    hmm = read_hypnogram_csv(tmp_path / "hmm" / "hypnogram.csv")
+    path, post, source = night_context(plain.probs, "hmm")
+    assert hmm.stages == [["W", "N1", "N2", "N3", "REM"][i] for i in path]
+    np.testing.assert_allclose(hmm.probs, post, atol=1e-5)
+    summary = json.loads((tmp_path / "hmm" / "summary.json").read_text())
+    assert summary["context"] == {"mode": "hmm", "transitions": source}
+    assert json.loads((tmp_path / "plain" / "summary.json").read_text())["context"]["mode"] == "none"
+    assert main(args + ["--out", str(tmp_path / "bad"), "--context", "hmm", "--transitions",
+                        str(tmp_path / "nope.json")]) == 1

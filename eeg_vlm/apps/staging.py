@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from eeg_vlm.cli import configure_logging
-from eeg_vlm.checks import check_file
+from eeg_vlm.checks import check_file, check_option
 from eeg_vlm.fileio import read_jsonl, write_text_atomic
 from eeg_vlm.hypnogram.files import Hypnogram, write_hypnogram_csv, write_hypnogram_edf
 from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES
@@ -392,6 +392,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
                 start: float = 0.0, duration: float | None = None, hypnogram: str | Path | None = None,
                 batch_size: int = 32, device: str = "auto", cot_variant: str = "none",
                 score_template: str = "Sleep stage: {label}", conv_mode: str = "llava_v1",
+                context: str = "none", transitions: str | Path | None = None,
                 progress: bool = False) -> StageResult:
     """Stage one night (see the module docstring).
 
@@ -419,6 +420,12 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     cot_variant, score_template, conv_mode : str
         The question variant the LLaVA checkpoint was trained with
         (:func:`eeg_vlm.reasoning.cot.question`), the scored answer text and the chat template.
+    context : str
+        ``'none'``: each epoch's most probable stage; ``'hmm'``: the Viterbi path through the
+        stage-transition HMM (:mod:`eeg_vlm.context.hmm`), and forward-backward posteriors
+        as the hypnodensity.
+    transitions : path, optional
+        Transitions file for ``'hmm'`` (default: the shipped Sleep-EDF-197 matrix).
     progress : bool
         Progress bars.
 
@@ -430,6 +437,8 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         An unreadable EDF or a channel not in it (naming the file), settings that contradict
         the vision model's, a night shorter than one epoch.
     """
+    from eeg_vlm.context.hmm import CONTEXTS, night_context
+    from eeg_vlm.context.transitions import load_transitions
     from eeg_vlm.evaluation import metrics, plots
     from eeg_vlm.imaging.convert import ConvertConfig, write_record
     from eeg_vlm.signals.epochs import make_epochs
@@ -440,6 +449,9 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     out = Path(out)
     if int(batch_size) < 1:
         raise ValueError(f"stage: batch_size must be >= 1, got {batch_size!r}")
+    check_option("context", context, CONTEXTS, "stage")
+    if context == "hmm":  # a bad transitions file fails before any work
+        load_transitions(transitions)
     ckpt = find_checkpoint(vision_model)
     meta = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
     settings = render_settings(meta, ckpt, channels, style, sfreq, size, line_width)
@@ -472,8 +484,8 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     else:
         probs = _vision_probs(model, mconf, images, ids, batch_size, dev, progress).astype(np.float64)
     del model
-    probs = probs / probs.sum(axis=1, keepdims=True)
-    stages = [STAGES[int(i)] for i in probs.argmax(axis=1)]
+    path, probs, trans_source = night_context(probs, context, None if transitions is None else str(transitions))
+    stages = [STAGES[int(i)] for i in path]
     ep_length = float(ep.data.shape[-1] / ep.sfreq)  # 30 s
     hyp = Hypnogram(ep.epoch, onsets, stages, probs, ep_length)
     stats = sleep_statistics(stages, ep_length)
@@ -505,6 +517,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     summary = {
         "edf": str(edf), "record_id": rec.record_id, "n_epochs": len(hyp), "start_s": float(start),
         "model": {"vision": str(ckpt), "llava": llava, "llava_base": llava_base},
+        "context": {"mode": context, "transitions": trans_source or None},
         "image_settings": dataclasses.asdict(settings), "statistics": stats.as_dict(), "scores": result.scores,
         "hypnogram": None if hypnogram is None else str(hypnogram),
     }
@@ -542,6 +555,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="question variant the LLaVA checkpoint was trained with (none)")
     lv.add_argument("--score-template", default="Sleep stage: {label}", help="answer text scored per stage")
     lv.add_argument("--conv-mode", default="llava_v1", help="chat template (llava_v1)")
+    ctx = ap.add_argument_group("night context")
+    ctx.add_argument("--context", choices=("none", "hmm"), default="none",
+                     help="none: each epoch's most probable stage; hmm: Viterbi path through stage-transition "
+                          "probabilities of expert hypnograms (none)")
+    ctx.add_argument("--transitions", default=None,
+                     help="transitions file for --context hmm (default: the shipped Sleep-EDF-197 matrix; build "
+                          "one with eeg-vlm transitions)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each step")
     return ap
@@ -560,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
             channels=args.channels, style=args.style, sfreq=args.sfreq, size=args.size, line_width=args.line_width,
             start=args.start, duration=args.duration, hypnogram=args.hypnogram, batch_size=args.batch_size,
             device=args.device, cot_variant=args.cot, score_template=args.score_template, conv_mode=args.conv_mode,
-            progress=not args.no_progress and sys.stderr.isatty())
+            context=args.context, transitions=args.transitions, progress=not args.no_progress and sys.stderr.isatty())
     except (ValueError, FileNotFoundError) as exc:
         print(f"eeg-vlm stage: error: {exc}", file=sys.stderr)
         return 1

@@ -39,7 +39,7 @@ from eeg_vlm.dataset.manifest import Row as ManifestRow
 from eeg_vlm.evaluation import published as pub
 from eeg_vlm.evaluation.baselines import read_baseline
 from eeg_vlm.evaluation.metrics import UNPARSEABLE_POLICIES, yasa_available, yasa_predictions
-from eeg_vlm.evaluation.runs import (EpochResult, Run, RunResult, evaluate, load_answers, load_predictions,
+from eeg_vlm.evaluation.runs import (EpochResult, Run, RunResult, apply_context, evaluate, load_answers, load_predictions,
                                      load_questions, manifest_index, parse_settings, place, truth_stage)
 from eeg_vlm.evaluation.tables import (Table, fmt, table_ablation, table_ci, table_eegvlm, table_per_night,
                                        table_psg_llava)
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 # The loaders, scores and tables live in eeg_vlm.evaluation.runs / .tables; they are
 # re-exported here because ``eeg_vlm.evaluation.report`` is where users have imported them.
 __all__ = ["EpochResult", "Run", "RunResult", "Table", "load_questions", "load_answers", "load_predictions",
-           "parse_settings", "evaluate", "write_report", "main", "PROTOCOLS"]
+           "parse_settings", "apply_context", "evaluate", "write_report", "main", "PROTOCOLS"]
 
 PROTOCOLS: tuple[str, ...] = (pub.PROTOCOL_SUBJECT, pub.PROTOCOL_EPOCH)
 _EPOCH_S = 30.0
@@ -250,6 +250,11 @@ def _parser() -> argparse.ArgumentParser:
                    "the optional yasa package)")
     p.add_argument("--max-nights", type=int, default=10, help="hypnograms per run (default 10 nights)")
     p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.add_argument("--context", choices=("none", "hmm"), default="none",
+                   help="hmm: decode each night of every run by Viterbi through stage-transition probabilities "
+                        "(needs per-epoch probabilities: label scoring answers or prob_* columns) (none)")
+    p.add_argument("--transitions", default=None,
+                   help="transitions file for --context hmm (default: the shipped Sleep-EDF-197 matrix)")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     return p
 
@@ -308,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         questions = load_questions(args.questions) if args.questions else None
         manifest = manifest_index(args.manifest) if args.manifest else None
         runs = _load_runs(args, questions, manifest)
+        runs = [apply_context(r, args.context, args.transitions) for r in runs]
         protocol = _check_protocol(args.protocol, manifest, runs, args.manifest)
         dataset = args.dataset
         if not dataset and manifest:

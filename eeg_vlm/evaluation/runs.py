@@ -24,7 +24,7 @@ from llava.constants import EEG_FUSION_MODES
 logger = logging.getLogger(__name__)
 
 __all__ = ["EpochResult", "Run", "RunResult", "load_questions", "load_answers", "load_predictions",
-           "parse_settings", "evaluate", "manifest_index", "place", "truth_stage"]
+           "parse_settings", "apply_context", "evaluate", "manifest_index", "place", "truth_stage"]
 
 # --------------------------------------------------------------------------------------- inputs
 
@@ -237,6 +237,31 @@ class RunResult:
     nights: NightSummary
     ci: dict[str, tuple[float, float]]
     n_subjects: int
+
+
+def apply_context(run: Run, context: str, transitions: str | None = None) -> Run:
+    """The run with each night decoded by :func:`eeg_vlm.context.hmm.decode_nights`.
+
+    Every epoch needs stage probabilities (label-scoring answers, or a predictions CSV with
+    ``prob_*`` columns); ``'none'`` returns the run unchanged.
+    """
+    import dataclasses
+
+    import numpy as np
+
+    from eeg_vlm.context.hmm import decode_nights
+
+    if context == "none":
+        return run
+    missing = [e.sample_id for e in run.epochs if e.probs is None]
+    if missing:
+        raise ValueError(f"run {run.name!r} ({run.source}): --context {context} needs stage probabilities, but "
+                         f"{len(missing)} epochs have none, e.g. {missing[0]!r} (use label scoring answers)")
+    path, post = decode_nights([e.night for e in run.epochs], [e.epoch for e in run.epochs],
+                               np.array([e.probs for e in run.epochs]), context, transitions)
+    epochs = [dataclasses.replace(e, pred=STAGES[int(k)], reason=f"{e.reason}; {context} context",
+                                  probs=tuple(float(x) for x in q)) for e, k, q in zip(run.epochs, path, post)]
+    return dataclasses.replace(run, epochs=epochs)
 
 
 def evaluate(run: Run, unparseable: str = "wrong", n_boot: int = 1000, seed: int = 0) -> RunResult:

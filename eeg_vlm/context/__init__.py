@@ -1,0 +1,1 @@
+"""Night context for staging: a stage-transition HMM over per-epoch probabilities."""
