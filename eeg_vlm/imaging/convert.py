@@ -31,7 +31,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,8 @@ from eeg_vlm.fileio import atomic_write, write_bytes_atomic, write_text_atomic
 from eeg_vlm.imaging.render import DEFAULT_SIZE, PNG_COMPRESS_LEVEL, STYLES, band_rows, encode_png, render_epoch
 from eeg_vlm.dataset.manifest import Row, read_manifest, sample_id, write_manifest
 from eeg_vlm.imaging.robustness import ChannelFailure, apply_channel_failure, plan_channel_failure
+from eeg_vlm.io.dreams import read_rate_table
+from eeg_vlm.signals.labels import EPOCH_RULES
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,9 @@ PARTS = ".parts"
 _SCALE_CHUNK = 128  # epochs scaled at once: bounds the float32 copy to ~1.5 MB per channel
 #: convert.json keys that must match for a rerun to resume instead of starting afresh.
 CONFIG_KEYS = ("channels", "style", "sfreq", "epoch_length", "trim_wake", "fmt", "size", "line_width",
-               "signals", "png_compress_level", "channel_failure")
+               "signals", "png_compress_level", "channel_failure", "epoch_rule", "source_sfreq", "source_rates")
+#: Values of keys a convert.json of an older version lacks (it was made with these).
+_ABSENT_KEYS = {"epoch_rule": "unanimous", "source_sfreq": None, "source_rates": {}}
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class ConvertConfig:
         Share of subjects whose channel fails.
     fail_seed : int
         Seed of the failure plan.
+    epoch_rule, source_sfreq, source_rates :
+        See the field help.
     """
 
     channels: tuple[str, ...] = ("Fpz-Cz",)
@@ -97,6 +103,14 @@ class ConvertConfig:
     fail_fraction: float = 0.7
     fail_seed: int = 0
     epoch_length: float = field(default=30.0, repr=False)
+    epoch_rule: str = field(default="unanimous", metadata={"help": (
+        "how finer scoring (DREAMS 5-s, MASS 20-s) makes a 30-s epoch: 'unanimous' (all parts agree) or "
+        "'majority' (AASM: the stage filling most of the epoch; a tie is dropped as ambiguous)")})
+    source_sfreq: float | None = field(default=None, metadata={"help": (
+        "sampling rate (Hz) of recordings whose files do not store it (DREAMS text files); default: the "
+        "dataset's documented rate")})
+    source_rates: tuple[tuple[str, float], ...] = field(default=(), metadata={"help": (
+        "per-file sampling rates (file name or stem, Hz) for such recordings; they win over source_sfreq")})
 
     def __post_init__(self) -> None:
         channels = (self.channels,) if isinstance(self.channels, str) else tuple(self.channels)
@@ -120,6 +134,14 @@ class ConvertConfig:
             )
         if not 0.0 <= self.fail_fraction <= 1.0:
             raise ValueError(f"convert: fail_fraction must be between 0 and 1, got {self.fail_fraction!r}")
+        check_option("epoch_rule", self.epoch_rule, EPOCH_RULES, where="convert")
+        if self.source_sfreq is not None and not self.source_sfreq > 0:
+            raise ValueError(f"convert: source_sfreq must be > 0 Hz, got {self.source_sfreq!r}")
+        rates = tuple(sorted(dict(self.source_rates).items()))
+        object.__setattr__(self, "source_rates", tuple((str(k), float(v)) for k, v in rates))
+        bad = [k for k, v in self.source_rates if not v > 0]
+        if bad:
+            raise ValueError(f"convert: source rates must be > 0 Hz; not for {', '.join(bad)}")
 
     def settings(self) -> dict:
         """The values compared between runs (:data:`CONFIG_KEYS`), JSON-ready."""
@@ -131,7 +153,9 @@ class ConvertConfig:
             "epoch_length": float(self.epoch_length),
             "trim_wake": None if self.trim_wake is None else float(self.trim_wake), "fmt": self.fmt,
             "size": int(self.size), "line_width": int(self.line_width), "signals": bool(self.signals),
-            "png_compress_level": PNG_COMPRESS_LEVEL, "channel_failure": failure,
+            "png_compress_level": PNG_COMPRESS_LEVEL, "channel_failure": failure, "epoch_rule": self.epoch_rule,
+            "source_sfreq": None if self.source_sfreq is None else float(self.source_sfreq),
+            "source_rates": dict(self.source_rates),
         }
 
 
@@ -247,13 +271,14 @@ def _convert_one(task: _Task) -> dict:
     out = Path(task.out_dir)
     cfg = task.config
     try:
-        rec = src.load(channels=list(cfg.channels))
+        rec = src.load(channels=list(cfg.channels), source_sfreq=cfg.source_sfreq,
+                       source_rates=dict(cfg.source_rates))
         failure = None
         if task.failure is not None:
             rec, t_fail = apply_channel_failure(rec, task.failure)
             failure = {"channel": task.failure.channel, "mode": task.failure.mode, "t_fail_s": t_fail}
         ep = make_epochs(rec, list(cfg.channels), sfreq=cfg.sfreq, epoch_length=cfg.epoch_length,
-                         trim_wake=cfg.trim_wake)
+                         trim_wake=cfg.trim_wake, rule=cfg.epoch_rule)
     except (ValueError, OSError, KeyError) as exc:  # unreadable file, missing channel, bad header
         return {"record_id": src.record_id, "error": _name_file(str(exc), src),
                 "files": [_relative(p, Path(task.input_dir)) for p in src.paths]}
@@ -265,6 +290,7 @@ def _convert_one(task: _Task) -> dict:
         "files": [_relative(p, Path(task.input_dir)) for p in src.paths], "file_channels": list(ep.channels),
         "n_epochs": len(ep), "stages": dict(sorted(Counter(r.stage or "unscored" for r in rows).items())),
         "dropped": {k: int(v) for k, v in sorted(ep.dropped.items())}, "trimmed": int(ep.trimmed),
+        "coverage": dict(sorted(ep.coverage.items())),
         "channel_failure": failure,
     }
     parts = out / PARTS
@@ -291,7 +317,8 @@ def _check_previous(out_dir: Path, settings: dict, overwrite: bool) -> None:
             old = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ValueError(f"file {str(p)!r}: unreadable ({exc}); use --overwrite to convert afresh") from exc
-        diff = [f"{k}: {old.get(k)!r} -> {settings[k]!r}" for k in CONFIG_KEYS if old.get(k) != settings[k]]
+        diff = [f"{k}: {old.get(k, _ABSENT_KEYS.get(k))!r} -> {settings[k]!r}" for k in CONFIG_KEYS
+                if old.get(k, _ABSENT_KEYS.get(k)) != settings[k]]
         if diff:
             raise ValueError(
                 f"folder {str(out_dir)!r}: was converted with other settings ({'; '.join(diff)}); "
@@ -313,7 +340,8 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
             style: str = "eeg-vlm", sfreq: float = 100.0, fmt: str = "auto", trim_wake: float | None = 30.0,
             workers: int = 1, size: int = DEFAULT_SIZE, line_width: int = 1, signals: bool = True,
             skip_bad: bool = False, overwrite: bool = False, fail_channel: str | None = None,
-            fail_fraction: float = 0.7, fail_seed: int = 0, progress: bool = False) -> ConvertResult:
+            fail_fraction: float = 0.7, fail_seed: int = 0, progress: bool = False, epoch_rule: str = "unanimous",
+            source_sfreq: float | None = None, source_rates: dict[str, float] | None = None) -> ConvertResult:
     """Convert every recording in ``input_dir`` into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -336,6 +364,8 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
         seeded subjects the channel becomes white noise or zeros from a random time on.
     progress : bool
         Show a progress bar (only on a terminal).
+    epoch_rule, source_sfreq, source_rates :
+        As :class:`ConvertConfig` (``source_rates``: file name or stem -> Hz).
 
     Returns
     -------
@@ -351,7 +381,9 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
 
     cfg = ConvertConfig(channels=channels, style=style, sfreq=float(sfreq), trim_wake=trim_wake, fmt=fmt,
                         size=int(size), line_width=int(line_width), signals=bool(signals),
-                        fail_channel=fail_channel, fail_fraction=float(fail_fraction), fail_seed=int(fail_seed))
+                        fail_channel=fail_channel, fail_fraction=float(fail_fraction), fail_seed=int(fail_seed),
+                        epoch_rule=epoch_rule, source_sfreq=source_sfreq,
+                        source_rates=tuple((source_rates or {}).items()))
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     if not input_dir.is_dir():
         raise FileNotFoundError(f"folder {str(input_dir)!r}: not found")
@@ -478,6 +510,11 @@ def _trim(value: str) -> float | None:
     return v
 
 
+def _help(name: str) -> str:
+    """A :class:`ConvertConfig` field's help text."""
+    return next(f.metadata["help"] for f in fields(ConvertConfig) if f.name == name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``eeg-vlm convert`` argument parser."""
     ap = argparse.ArgumentParser(
@@ -506,6 +543,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="robustness test: this channel fails for a share of subjects (white noise or zeros)")
     ap.add_argument("--fail-fraction", type=float, default=0.7, help="share of subjects that fail (default: %(default)s)")
     ap.add_argument("--fail-seed", type=int, default=0, help="seed of the failure plan (default: %(default)s)")
+    ap.add_argument("--epoch-rule", choices=EPOCH_RULES, default="unanimous",
+                    help=_help("epoch_rule") + " (default: %(default)s)")
+    ap.add_argument("--source-sfreq", type=float, default=None, help=_help("source_sfreq"))
+    ap.add_argument("--source-sfreq-table", default=None, metavar="FILE",
+                    help="CSV 'file,sfreq' or JSON {file: Hz}: " + _help("source_rates"))
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each recording")
     return ap
@@ -516,11 +558,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
+        rates = read_rate_table(args.source_sfreq_table) if args.source_sfreq_table else None
         res = convert(args.input_dir, args.out_dir, channels=args.channels, style=args.style, sfreq=args.sfreq,
                       fmt=args.fmt, trim_wake=args.trim_wake, workers=args.workers, size=args.size,
                       line_width=args.line_width, signals=not args.no_signals, skip_bad=args.skip_bad,
                       overwrite=args.overwrite, fail_channel=args.fail_channel, fail_fraction=args.fail_fraction,
-                      fail_seed=args.fail_seed, progress=not args.no_progress)
+                      fail_seed=args.fail_seed, progress=not args.no_progress, epoch_rule=args.epoch_rule,
+                      source_sfreq=args.source_sfreq, source_rates=rates)
     except (ValueError, FileNotFoundError) as exc:
         print(f"eeg-vlm convert: error: {exc}", file=sys.stderr)
         return 1

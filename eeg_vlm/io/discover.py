@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,8 +66,14 @@ class RecordingSource:
     subject: str
     night: str = ""
 
-    def load(self, channels: Sequence[str] | None = None) -> Recording:
-        """Read the recording (only ``channels`` when given; DREAMS files hold one channel)."""
+    def load(self, channels: Sequence[str] | None = None, source_sfreq: float | None = None,
+             source_rates: Mapping[str, float] | None = None) -> Recording:
+        """Read the recording (only ``channels`` when given; DREAMS files hold one channel).
+
+        ``source_rates`` (file name or stem -> Hz), then ``source_sfreq``, then the
+        documented rate give the sampling rate of formats that do not store it (DREAMS
+        text files); the other formats ignore them.
+        """
         if self.fmt == "sleep-edf":
             return read_sleep_edf(self.paths[0], self.paths[1], channels=channels)
         if self.fmt == "shhs":
@@ -77,7 +83,10 @@ class RecordingSource:
         if self.fmt == "mass":
             return read_mass(self.paths[0], self.paths[1], channels=channels)
         if self.fmt == "dreams":
-            recording = read_dreams(self.paths[0], self.paths[1])
+            table = dict(source_rates or {})
+            rate = next((float(table[k]) for k in (self.paths[0].name, self.paths[0].stem) if k in table),
+                        source_sfreq)
+            recording = read_dreams(self.paths[0], self.paths[1], sfreq=rate)
             for name in channels or ():
                 recording.resolve_channel(name)  # a clear error for a channel it lacks
             return recording

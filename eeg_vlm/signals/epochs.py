@@ -2,9 +2,9 @@
 
 Epochs are aligned to the hypnogram's onsets (epoch ``k`` starts ``k * 30`` s after the
 first scored segment), not to the file start. Scoring in finer steps (MASS 20-s epochs,
-DREAMS 5-s lists) is combined into 30-s epochs only where every sub-epoch that overlaps
-the epoch agrees on the AASM stage; the others are dropped and counted as
-``'ambiguous'``. Unscored and movement epochs are dropped and counted by their raw label,
+DREAMS 5-s lists) is combined into 30-s epochs by a rule (:mod:`eeg_vlm.signals.labels`):
+all overlapping sub-epochs agree, or the stage that fills most of the epoch; epochs the rule
+cannot decide are dropped and counted as ``'ambiguous'``. Unscored and movement epochs are dropped and counted by their raw label,
 parts of the night that no segment covers as ``'unscored'``. Each channel is resampled
 from its own rate with a polyphase filter, one channel at a time, in float32.
 """
@@ -21,16 +21,16 @@ from fractions import Fraction
 import numpy as np
 from scipy.signal import resample_poly
 
-from eeg_vlm.io.record import Recording, Scoring
+from eeg_vlm.io.record import Recording
+from eeg_vlm.signals.labels import (AMBIGUOUS, EPOCH_RULES, UNSCORED_GAP, EpochLabels,
+                                          label_epochs)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Epochs", "EpochLabels", "label_epochs", "make_epochs", "minmax_scale", "resample"]
+__all__ = ["EPOCH_RULES", "Epochs", "EpochLabels", "label_epochs", "make_epochs", "minmax_scale", "resample"]
 
 _SLEEP = frozenset({"N1", "N2", "N3", "REM"})
 _EPS = 1e-3  # seconds: tolerance for onsets written with rounding
-AMBIGUOUS = "ambiguous"
-UNSCORED_GAP = "unscored"
 
 
 @dataclass
@@ -59,6 +59,13 @@ class Epochs:
         ``'Movement time'``), ``'ambiguous'`` or ``'unscored'`` -> count.
     trimmed : int
         Epochs removed by wake trimming.
+    coverage : dict of str to int
+        Whole epochs where signal and scoring do not overlap: ``'unscored_head'`` and
+        ``'unscored_tail'`` (signal before the first / after the last scored segment),
+        ``'scored_past_signal'`` (scoring epochs before the start or past the end of the
+        signal; a warning names them).
+    rule : str
+        How finer scoring made each epoch (:func:`label_epochs`).
     """
 
     data: np.ndarray
@@ -73,6 +80,8 @@ class Epochs:
     dataset: str = ""
     dropped: dict[str, int] = field(default_factory=dict)
     trimmed: int = 0
+    coverage: dict[str, int] = field(default_factory=dict)
+    rule: str = "unanimous"
 
     def __len__(self) -> int:
         return len(self.stages)
@@ -81,89 +90,6 @@ class Epochs:
     def sample_ids(self) -> list[str]:
         """``f"{record_id}/{epoch:06d}"`` per epoch (the manifest's ``sample_id``)."""
         return [f"{self.record_id}/{int(k):06d}" for k in self.epoch]
-
-
-@dataclass
-class EpochLabels:
-    """Stage of every epoch of a scoring grid (before signal and trimming checks).
-
-    Attributes
-    ----------
-    epoch : np.ndarray of int
-        Index from the scoring start.
-    onset_s : np.ndarray of float
-        Seconds from the signal file start.
-    stages : list of (str or None)
-        AASM stage, ``None`` where unscored, movement, ambiguous or not covered.
-    labels : list of str
-        The raw label for a uniform epoch, else ``'ambiguous'`` (sub-epochs disagree) or
-        ``'unscored'`` (not fully covered by any segment).
-    """
-
-    epoch: np.ndarray
-    onset_s: np.ndarray
-    stages: list[str | None]
-    labels: list[str]
-
-
-def label_epochs(scoring: Scoring, epoch_length: float = 30.0) -> EpochLabels:
-    """Cut a scoring into epochs of ``epoch_length`` seconds from its first onset.
-
-    Parameters
-    ----------
-    scoring : Scoring
-        Segments with onsets and durations in seconds (any granularity).
-    epoch_length : float
-        Seconds per epoch.
-
-    Returns
-    -------
-    EpochLabels
-        One entry per epoch from the first onset to the end of the last segment. An epoch
-        takes the stage of the segments that overlap it when they all agree and cover it.
-    """
-    order = np.argsort(scoring.onsets, kind="stable")
-    onsets = scoring.onsets[order]
-    ends = onsets + scoring.durations[order]
-    stages = [scoring.stages[i] for i in order]
-    raws = [scoring.raw_labels[i] for i in order]
-    if len(onsets) == 0:
-        return EpochLabels(np.zeros(0, int), np.zeros(0), [], [])
-    start = float(onsets[0])
-    n = int(math.floor((float(ends.max()) - start) / epoch_length + _EPS / epoch_length))
-    out_stage: list[str | None] = []
-    out_label: list[str] = []
-    lo = 0
-    for k in range(n):
-        t0 = start + k * epoch_length
-        t1 = t0 + epoch_length
-        while lo < len(onsets) and ends[lo] <= t0 + _EPS:
-            lo += 1
-        found_stages: set[str | None] = set()
-        found_raw: list[str] = []
-        covered = 0.0
-        j = lo
-        while j < len(onsets) and onsets[j] < t1 - _EPS:
-            if ends[j] > t0 + _EPS:
-                covered += min(ends[j], t1) - max(onsets[j], t0)
-                found_stages.add(stages[j])
-                found_raw.append(raws[j])
-            j += 1
-        if not found_raw or covered < epoch_length - _EPS:
-            out_stage.append(None)
-            out_label.append(UNSCORED_GAP if not found_raw or len(found_stages) == 1 else AMBIGUOUS)
-        elif len(found_stages) > 1:
-            out_stage.append(None)
-            out_label.append(AMBIGUOUS)
-        else:
-            stage = next(iter(found_stages))
-            out_stage.append(stage)
-            if stage is None and len(set(found_raw)) > 1:
-                out_label.append(AMBIGUOUS)
-            else:
-                out_label.append(found_raw[0])
-    epoch = np.arange(n)
-    return EpochLabels(epoch, start + epoch * epoch_length, out_stage, out_label)
 
 
 def _ratio(from_hz: float, to_hz: float) -> tuple[int, int]:
@@ -264,6 +190,7 @@ def make_epochs(
     epoch_length: float = 30.0,
     trim_wake: float | None = 30.0,
     keep_unscored: bool = False,
+    rule: str = "unanimous",
 ) -> Epochs:
     """Cut a recording into epochs of ``epoch_length`` s at ``sfreq`` Hz.
 
@@ -284,12 +211,15 @@ def make_epochs(
         the full night's epochs. A scoring without sleep is not trimmed (warning).
     keep_unscored : bool
         Keep unscored/movement/ambiguous epochs (stage ``None``) instead of dropping them.
+    rule : {'unanimous', 'majority'}
+        How finer scoring segments make one epoch (:func:`label_epochs`).
 
     Returns
     -------
     Epochs
-        Epochs that lie fully inside every requested channel; those past the signal end
-        (or before its start) are left out and not counted.
+        Epochs that lie fully inside every requested channel; scoring past the signal
+        end (or before its start) and signal that no scoring covers are counted in
+        ``coverage``.
 
     Raises
     ------
@@ -318,9 +248,10 @@ def make_epochs(
         grid = EpochLabels(k, k * epoch_length, [None] * n, [UNSCORED_GAP] * n)
         keep_unscored, trim_wake = True, None
     else:
-        grid = label_epochs(recording.scoring, epoch_length)
+        grid = label_epochs(recording.scoring, epoch_length, rule)
     first = np.round(grid.onset_s * sfreq).astype(np.int64)
     inside = (first >= 0) & (first + n_times <= n_available)
+    coverage = _coverage(grid, inside, n_available / sfreq, epoch_length, recording)
     unscored = np.array([s is None for s in grid.stages], bool)
     window = _sleep_window(grid, epoch_length, trim_wake, recording.where)
     candidate = inside & (~unscored | keep_unscored)
@@ -328,8 +259,6 @@ def make_epochs(
     dropped = Counter(lab for lab, d in zip(grid.labels, inside & unscored & (not keep_unscored)) if d)
     trimmed = int((candidate & ~window).sum())
     idx = np.flatnonzero(keep)
-    if len(grid.stages) and not inside.any():
-        logger.warning("%s: no scored epoch lies inside the signal", recording.where)
 
     data = np.empty((len(idx), len(chans), n_times), dtype=np.float32)
     starts = first[idx]
@@ -353,4 +282,26 @@ def make_epochs(
         dataset=recording.dataset,
         dropped=dict(dropped),
         trimmed=trimmed,
+        coverage=coverage,
+        rule=rule,
     )
+
+
+def _coverage(grid: EpochLabels, inside: np.ndarray, signal_s: float, epoch_length: float,
+              recording: Recording) -> dict[str, int]:
+    """Whole epochs of signal without scoring, and of scoring without signal (warned)."""
+    if recording.scoring is None or len(grid.stages) == 0:
+        return {"unscored_head": 0, "unscored_tail": 0, "scored_past_signal": 0}
+    start = float(grid.onset_s[0])
+    end = start + len(grid.stages) * epoch_length
+    head = int(math.floor(max(start, 0.0) / epoch_length + _EPS))
+    tail = int(math.floor(max(signal_s - end, 0.0) / epoch_length + _EPS))
+    past = int((~inside).sum())
+    if past:
+        scored = int(sum(1 for s, i in zip(grid.stages, inside) if s is not None and not i))
+        logger.warning("%s: the scoring runs past the signal (%.1f s of signal, scoring %.1f-%.1f s): %d epochs "
+                       "(%d of them scored) have no signal and are left out", recording.where, signal_s, start,
+                       end, past, scored)
+    if not inside.any():
+        logger.warning("%s: no scored epoch lies inside the signal", recording.where)
+    return {"unscored_head": head, "unscored_tail": tail, "scored_past_signal": past}

@@ -135,7 +135,7 @@ def write_sleep_edf(folder: Path, psg: str = "SC4011E0", hyp: str = "SC4011EH") 
 
 
 def write_dreams(folder: Path) -> None:
-    """A DREAMS excerpt (60 s at 50 Hz) and its 5-s hypnogram."""
+    """A DREAMS excerpt named as the 50-Hz excerpt3 (60 s) and its 5-s hypnogram."""
     values = np.random.default_rng(5).normal(0, 20, 60 * 50)  # 60 s at 50 Hz
-    (folder / "excerpt7.txt").write_text("[C3-A1]\n" + "\n".join(f"{v:.4f}" for v in values) + "\n")
-    (folder / "Hypnogram_excerpt7.txt").write_text("[Hypnogram]\n" + "5\n" * 6 + "2\n" * 6)
+    (folder / "excerpt3.txt").write_text("[C3-A1]\n" + "\n".join(f"{v:.4f}" for v in values) + "\n")
+    (folder / "Hypnogram_excerpt3.txt").write_text("[Hypnogram]\n" + "5\n" * 6 + "2\n" * 6)

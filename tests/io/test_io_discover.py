@@ -31,7 +31,7 @@ def mixed_folder(tmp_path) -> Path:
 def test_auto_finds_every_format(mixed_folder):
     found = find_recordings(mixed_folder)
     assert [(s.record_id, s.fmt) for s in found] == [
-        ("01-02-0001", "mass"), ("3", "isruc"), ("SC4011E0", "sleep-edf"), ("excerpt7", "dreams"),
+        ("01-02-0001", "mass"), ("3", "isruc"), ("SC4011E0", "sleep-edf"), ("excerpt3", "dreams"),
         ("home", "edf"), ("shhs1-200001", "shhs"),
     ]
     by_fmt = {s.fmt: s for s in found}

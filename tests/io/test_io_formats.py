@@ -196,9 +196,13 @@ def test_dreams_excerpts(shared_data, n, rate):
 @pytest.mark.realdata
 def test_dreams_rate_errors(shared_data, tmp_path):
     folder = shared_data / "dreams"
-    with pytest.raises(ValueError, match="the sampling rate is not in DREAMS text files; pass sfreq"):
-        read_dreams(folder / "excerpt3.txt")
-    with pytest.raises(ValueError, match=r"sfreq 100 Hz disagrees with the hypnogram length .* = 50 Hz"):
+    assert read_dreams(folder / "excerpt3.txt").channels["C3-A1"].sfreq == 50.0  # the documented rate
+    own = tmp_path / "night.txt"
+    own.write_bytes((folder / "excerpt3.txt").read_bytes())
+    with pytest.raises(ValueError, match=r"night\.txt.*'night' is not a documented excerpt; pass sfreq"):
+        read_dreams(own)
+    with pytest.raises(ValueError, match=r"90000 values at 100 Hz last 900 s, but 'Hypnogram_excerpt3\.txt' scores "
+                                         r"360 x 5 s = 1800 s; check the sampling rate \(the lengths would agree at 50 Hz"):
         read_dreams(folder / "excerpt3.txt", folder / "Hypnogram_excerpt3.txt", sfreq=100.0)
     assert read_dreams(folder / "excerpt3.txt", sfreq=50.0).scoring is None
     bad = tmp_path / "excerptX.txt"
