@@ -272,7 +272,8 @@ def test_label_scoring_probs_and_yasa_flag(tmp_path, capsys):
 
 
 def test_hypnodensity_leaves_gaps_empty_and_checks_shape(tmp_path):
-    from eeg_vlm.evaluation.plots import hypnodensity_figure, save_png
+    from eeg_vlm.evaluation.plots import save_png
+    from eeg_vlm.hypnogram.figure import hypnodensity_figure
 
     epochs = list(range(20)) + list(range(40, 60))  # 20 dropped epochs in the middle
     probs = np.random.default_rng(0).dirichlet(np.ones(5), 40)

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eeg_vlm.apps.staging import main, render_settings, sleep_statistics, truth_for_epochs
+from eeg_vlm.apps.staging import main, render_settings, truth_for_epochs
+from eeg_vlm.hypnogram.statistics import sleep_statistics
 
 TINY_RESNET = {"widths": [8, 16, 32, 64], "layers": [1, 1, 1, 1]}
 

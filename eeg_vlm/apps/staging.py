@@ -41,13 +41,18 @@ import numpy as np
 
 from eeg_vlm.cli import configure_logging
 from eeg_vlm.checks import check_file, check_option
-from eeg_vlm.fileio import read_jsonl, write_text_atomic
+from eeg_vlm.apps.staging_inputs import RenderSettings, read_night, render_settings, truth_for_epochs
+from eeg_vlm.apps.staging_models import llava_probs, vision_probs
+from eeg_vlm.fileio import write_text_atomic
 from eeg_vlm.hypnogram.files import Hypnogram, write_hypnogram_csv, write_hypnogram_edf
+from eeg_vlm.hypnogram.statistics import SleepStatistics, format_statistics, sleep_statistics
 from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES
 from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)
 
+# The steps live in eeg_vlm.apps.staging_inputs / staging_models and the sleep statistics in
+# eeg_vlm.hypnogram.statistics; their names are re-exported here for existing callers.
 __all__ = [
     "RenderSettings",
     "SleepStatistics",
@@ -60,305 +65,6 @@ __all__ = [
     "build_parser",
     "main",
 ]
-
-_SLEEP = ("N1", "N2", "N3", "REM")
-_DEFAULTS = {"channels": ("Fpz-Cz",), "style": "eeg-vlm", "sfreq": 100.0, "size": DEFAULT_SIZE, "line_width": 1}
-
-
-# ----------------------------------------------------------------------------- statistics
-@dataclass(frozen=True)
-class SleepStatistics:
-    """Standard sleep statistics of one hypnogram (times in minutes).
-
-    Attributes
-    ----------
-    time_in_bed : float
-        All epochs (the staged recording period, taken as lights off to lights on).
-    total_sleep_time : float
-        Epochs of N1, N2, N3 or REM.
-    sleep_efficiency : float
-        ``100 * total_sleep_time / time_in_bed`` in percent (``nan`` without epochs).
-    sleep_onset_latency : float or None
-        From the first epoch to the first sleep epoch; ``None`` without sleep.
-    waso : float
-        Wake after sleep onset: epochs that are not sleep between the first and the last
-        sleep epoch.
-    rem_latency : float or None
-        From sleep onset to the first REM epoch; ``None`` without REM.
-    stage_minutes : dict
-        Stage -> minutes.
-    stage_percent : dict
-        Sleep stage -> percent of the total sleep time (``nan`` without sleep).
-    """
-
-    time_in_bed: float
-    total_sleep_time: float
-    sleep_efficiency: float
-    sleep_onset_latency: float | None
-    waso: float
-    rem_latency: float | None
-    stage_minutes: dict[str, float]
-    stage_percent: dict[str, float]
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def sleep_statistics(stages: Sequence[str | None], epoch_length: float = 30.0) -> SleepStatistics:
-    """Sleep statistics of consecutive epochs.
-
-    Parameters
-    ----------
-    stages : sequence of (str or None)
-        Stage per consecutive epoch (:data:`eeg_vlm.stages.STAGES`); ``None`` (unscored)
-        counts as time in bed and as not asleep.
-    epoch_length : float
-        Seconds per epoch.
-
-    Returns
-    -------
-    SleepStatistics
-    """
-    bad = [s for s in stages if s is not None and s not in STAGES]
-    if bad:
-        raise ValueError(f"sleep_statistics: stage {bad[0]!r} is not one of {', '.join(STAGES)}")
-    per_min = epoch_length / 60.0
-    n = len(stages)
-    minutes = {s: per_min * sum(1 for x in stages if x == s) for s in STAGES}
-    tst = sum(minutes[s] for s in _SLEEP)
-    asleep = [i for i, s in enumerate(stages) if s in _SLEEP]
-    sol = rem_lat = None
-    waso = 0.0
-    if asleep:
-        first, last = asleep[0], asleep[-1]
-        sol = first * per_min
-        waso = per_min * sum(1 for s in stages[first:last + 1] if s not in _SLEEP)
-        rem = next((i for i in range(first, n) if stages[i] == "REM"), None)
-        rem_lat = None if rem is None else (rem - first) * per_min
-    percent = {s: (100.0 * minutes[s] / tst if tst > 0 else float("nan")) for s in _SLEEP}
-    tib = n * per_min
-    return SleepStatistics(
-        time_in_bed=tib, total_sleep_time=tst, sleep_efficiency=100.0 * tst / tib if n else float("nan"),
-        sleep_onset_latency=sol, waso=waso, rem_latency=rem_lat, stage_minutes=minutes, stage_percent=percent,
-    )
-
-
-def format_statistics(stats: SleepStatistics) -> str:
-    """The statistics as a few lines of text (what the command prints)."""
-    def minutes(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.1f} min"
-
-    lines = [f"time in bed {minutes(stats.time_in_bed)}, total sleep time {minutes(stats.total_sleep_time)}, "
-             f"sleep efficiency {stats.sleep_efficiency:.1f} %",
-             f"sleep onset latency {minutes(stats.sleep_onset_latency)}, WASO {minutes(stats.waso)}, "
-             f"REM latency {minutes(stats.rem_latency)}"]
-    parts = []
-    for s in STAGES:
-        pct = stats.stage_percent.get(s)
-        parts.append(f"{s} {stats.stage_minutes[s]:.1f} min" + (f" ({pct:.1f} % of TST)" if pct is not None and
-                                                                 np.isfinite(pct) else ""))
-    lines.append("; ".join(parts))
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- settings
-@dataclass(frozen=True)
-class RenderSettings:
-    """How epochs are drawn (must match the images the vision model was trained on).
-
-    Attributes
-    ----------
-    channels : tuple of str
-        Channel names or aliases, in band order.
-    style : str
-        ``'eeg-vlm'`` or ``'psg-llava'``.
-    sfreq : float
-        Sampling rate of the drawn signal in Hz.
-    size, line_width : int
-        Image side and stroke width in pixels.
-    source : str
-        Where the values come from: a ``convert.json`` path, or ``'flags'``.
-    """
-
-    channels: tuple[str, ...]
-    style: str
-    sfreq: float
-    size: int
-    line_width: int
-    source: str = "flags"
-
-
-def _recorded_convert_json(vision_model: Path, train_meta: dict) -> Path | None:
-    """The ``convert.json`` beside the manifest the vision model was trained on, if found."""
-    manifest = (train_meta.get("train_args") or {}).get("manifest")
-    if not manifest:
-        return None
-    candidates = [Path(manifest)]
-    if not Path(manifest).is_absolute():  # relative to where training ran: try near the checkpoint too
-        candidates += [p / manifest for p in (vision_model, *vision_model.parents)]
-    for m in candidates:
-        if (m.parent / "convert.json").is_file():
-            return m.parent / "convert.json"
-    logger.warning("vision model was trained on %r, whose convert.json is not found; image settings from flags",
-                   manifest)
-    return None
-
-
-def render_settings(vision_meta: dict, vision_model: str | Path, channels: Sequence[str] | None = None,
-                    style: str | None = None, sfreq: float | None = None, size: int | None = None,
-                    line_width: int | None = None) -> RenderSettings:
-    """Image settings: the training images' (from ``convert.json``) when recorded, else flags.
-
-    Parameters
-    ----------
-    vision_meta : dict
-        The vision checkpoint's ``config.json`` (its ``train_args.manifest`` names the
-        training manifest).
-    vision_model : path
-        The checkpoint folder (relative manifest paths are also tried from it).
-    channels, style, sfreq, size, line_width : optional
-        Values given on the command line (``None``: not given).
-
-    Raises
-    ------
-    ValueError
-        A given value contradicts the recorded one (the model would see other pictures
-        than it learned from).
-    """
-    given = {"channels": tuple(channels) if channels else None, "style": style,
-             "sfreq": None if sfreq is None else float(sfreq), "size": size, "line_width": line_width}
-    path = _recorded_convert_json(Path(vision_model), vision_meta)
-    recorded: dict = {}
-    if path is not None:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        recorded = {"channels": tuple(meta["channels"]), "style": meta["style"], "sfreq": float(meta["sfreq"]),
-                    "size": int(meta["size"]), "line_width": int(meta.get("line_width", 1))}
-        def show(v) -> str:
-            return " ".join(v) if isinstance(v, tuple) else f"{v:g}" if isinstance(v, float) else str(v)
-
-        clash = [f"--{k.replace('_', '-')} {show(given[k])} (trained on {show(recorded[k])})"
-                 for k in recorded if given[k] is not None and given[k] != recorded[k]]
-        if clash:
-            raise ValueError(f"vision model {str(vision_model)!r}: was trained on images made with other settings "
-                             f"({str(path)!r}): {'; '.join(clash)}; leave these flags out to use the recorded ones")
-    values = {k: recorded.get(k, given[k] if given[k] is not None else _DEFAULTS[k]) for k in _DEFAULTS}
-    if values["style"] not in STYLES:
-        raise ValueError(f"stage: style {values['style']!r} is not one of {', '.join(STYLES)}")
-    return RenderSettings(source=str(path) if path is not None else "flags", **values)
-
-
-# ----------------------------------------------------------------------------- steps
-def _read_night(edf: Path, channels: Sequence[str], start: float, duration: float | None):
-    """The recording with only ``channels``, no scoring, cut to ``[start, start + duration)``."""
-    from eeg_vlm.io import Channel, read_edf
-
-    rec = read_edf(edf, channels=list(channels))
-    if start < 0 or (duration is not None and duration <= 0):
-        raise ValueError(f"file {str(edf)!r}: --start must be >= 0 and --duration > 0 s, got {start} and {duration}")
-    cut = {}
-    for name, ch in rec.channels.items():
-        a = int(round(start * ch.sfreq))
-        b = None if duration is None else a + int(round(duration * ch.sfreq))
-        if a >= len(ch.data):
-            raise ValueError(f"file {str(edf)!r}: --start {start:g} s is past the end of channel {name!r} "
-                             f"({ch.duration:.0f} s)")
-        cut[name] = Channel(ch.name, ch.data[a:b], ch.sfreq, ch.unit)
-    return dataclasses.replace(rec, channels=cut, scoring=None)
-
-
-def truth_for_epochs(hypnogram: str | Path, onset_s: np.ndarray, reference_start=None,
-                     epoch_length: float = 30.0) -> list[str | None]:
-    """The expert stage of each epoch (the scored epoch holding its midpoint), ``None`` if unscored.
-
-    Parameters
-    ----------
-    hypnogram : path
-        EDF+ hypnogram (Sleep-EDF ``*-Hypnogram.edf`` or a file from this command).
-    onset_s : np.ndarray
-        Epoch onsets in seconds from the signal file start.
-    reference_start : datetime, optional
-        Signal file start; hypnograms starting at another time are shifted.
-    """
-    from eeg_vlm.signals.epochs import label_epochs
-    from eeg_vlm.io import read_edf_scoring
-
-    grid = label_epochs(read_edf_scoring(hypnogram, reference_start=reference_start), epoch_length)
-    mid = np.asarray(onset_s, dtype=float) + epoch_length / 2
-    idx = np.searchsorted(grid.onset_s, mid, side="right") - 1
-    out: list[str | None] = []
-    for m, i in zip(mid, idx):
-        inside = i >= 0 and m < grid.onset_s[i] + epoch_length
-        out.append(grid.stages[i] if inside else None)
-    return out
-
-
-def _vision_probs(model, mconf, images: list[Path], ids: list[str], batch_size: int, device,
-                  progress: bool) -> np.ndarray:
-    """The vision module's own stage probabilities ``(N, 5)``, batched, in inference mode."""
-    import torch
-
-    from feature_extractor.images import ImageDataset, ImageTransform
-    from feature_extractor.predict import predict
-    from feature_extractor.samples import Sample
-
-    model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
-    dataset = ImageDataset([Sample(i, p) for i, p in zip(ids, images)], ImageTransform.from_config(mconf))
-    return predict(model, dataset, batch_size, device, channels_last=True, progress=progress)
-
-
-def _llava_probs(out: Path, vision_model: Path, ids: list[str], names: list[str], question: str,
-                 llava: str, llava_base: str | None, batch_size: int, device: str, score_template: str,
-                 conv_mode: str, progress: bool) -> np.ndarray:
-    """Features -> LLaVA label scoring; probabilities ``(N, 5)`` in STAGES order."""
-    from eeg_vlm.reasoning.llava_data import eval_record
-    from feature_extractor.extract import extract_features
-    from llava.eval.model_vqa import eval_model, parse_args
-
-    work = out / "llava"
-    questions = work / "eeg_eval.jsonl"
-    lines = [json.dumps(eval_record(i, n, question, "")) + "\n" for i, n in zip(ids, names)]
-    write_text_atomic(questions, "".join(lines))
-    features = extract_features(vision_model, questions, out=work / "eval_high_level_features.npy",
-                                image_folder=out / "images", batch_size=batch_size, device=device, progress=progress)
-    answers = work / "answers.jsonl"
-    argv = ["--model-path", str(llava), "--question-file", str(questions), "--image-folder", str(out / "images"),
-            "--answers-file", str(answers), "--high-level-features", str(features), "--overwrite",
-            "--score-labels", ",".join(STAGES), "--score-template", score_template, "--conv-mode", conv_mode,
-            "--batch-size", str(batch_size), "--device", device]
-    if llava_base:
-        argv += ["--model-base", str(llava_base)]
-    eval_model(parse_args(argv))
-    probs: dict[str, list[float]] = {}
-    for _, rec in read_jsonl(answers, "answers file"):
-        p = rec["metadata"]["probs"]
-        probs[str(rec["question_id"])] = [float(p[s]) for s in STAGES]
-    missing = [i for i in ids if i not in probs]
-    if missing:
-        raise ValueError(f"answers file {str(answers)!r}: no answer for {len(missing)} epochs, e.g. {missing[0]!r}")
-    return np.array([probs[i] for i in ids], dtype=np.float64)
-
-
-def _single_hypnogram_figure(epochs: np.ndarray, stages: Sequence[str], title: str, epoch_s: float):
-    """Predicted stages as a step plot (clinical row order), when there is no expert scoring."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    rows = ("N3", "N2", "N1", "REM", "W")  # bottom to top
-    y = np.array([rows.index(s) for s in stages], dtype=float)
-    x = np.asarray(epochs, dtype=float) * epoch_s / 3600.0
-    fig = Figure(figsize=(10.0, 2.8), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    if len(x):
-        ax.step(np.append(x, x[-1] + epoch_s / 3600.0), np.append(y, y[-1]), where="post", color="#c44e52",
-                linewidth=1.1)
-    ax.set_yticks(range(len(rows)), labels=list(rows))
-    ax.set_ylim(-0.6, len(rows) - 0.4)
-    ax.set_xlabel("time (h, from epoch 0)")
-    ax.set_title(title, fontsize=11)
-    ax.grid(axis="y", color="0.9", linewidth=0.6)
-    fig.tight_layout()
-    return fig
 
 
 def _plain(value):
@@ -439,7 +145,6 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     """
     from eeg_vlm.context.hmm import CONTEXTS, night_context
     from eeg_vlm.context.transitions import load_transitions
-    from eeg_vlm.evaluation import metrics, plots
     from eeg_vlm.imaging.convert import ConvertConfig, write_record
     from eeg_vlm.signals.epochs import make_epochs
     from feature_extractor.checkpoint import find_checkpoint, load_model
@@ -463,7 +168,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     if hypnogram is not None:
         check_file(hypnogram, "hypnogram file")
 
-    rec = _read_night(edf, settings.channels, float(start), duration)
+    rec = read_night(edf, settings.channels, float(start), duration)
     ep = make_epochs(rec, list(settings.channels), sfreq=settings.sfreq, trim_wake=None)
     if len(ep) == 0:
         raise ValueError(f"file {str(edf)!r}: shorter than one 30-s epoch after --start {start:g} s")
@@ -479,10 +184,10 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         from eeg_vlm.reasoning.cot import question
 
         names = [Path(r.image).relative_to("images").as_posix() for r in rows]
-        probs = _llava_probs(out, ckpt, ids, names, question(cot_variant, list(settings.channels)), llava,
+        probs = llava_probs(out, ckpt, ids, names, question(cot_variant, list(settings.channels)), llava,
                              llava_base, batch_size, str(dev), score_template, conv_mode, progress)
     else:
-        probs = _vision_probs(model, mconf, images, ids, batch_size, dev, progress).astype(np.float64)
+        probs = vision_probs(model, mconf, images, ids, batch_size, dev, progress).astype(np.float64)
     del model
     path, probs, trans_source = night_context(probs, context, None if transitions is None else str(transitions))
     stages = [STAGES[int(i)] for i in path]
@@ -497,23 +202,9 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     truth = None
     if hypnogram is not None:
         truth = truth_for_epochs(hypnogram, onsets, rec.meta.get("start"), ep_length)
-        pairs = [(t, p) for t, p in zip(truth, stages) if t is not None]
-        if not pairs:
-            raise ValueError(f"hypnogram file {str(hypnogram)!r}: no scored epoch overlaps the staged epochs")
-        sc = metrics.score([t for t, _ in pairs], [p for _, p in pairs])
-        result.scores = {"n": sc.n, "accuracy": sc.accuracy, "kappa": sc.kappa, "macro_f1": sc.macro_f1,
-                         "per_class_f1": sc.per_class_f1, "confusion": sc.confusion.tolist(),
-                         "unscored_in_hypnogram": len(truth) - len(pairs)}
+        result.scores = _scores(truth, stages, hypnogram)
     title = f"{rec.record_id} ({'LLaVA label scoring' if llava else 'vision module'})"
-    if truth is not None:  # expert above predicted, over the epochs the expert scored
-        keep = [i for i, t in enumerate(truth) if t is not None]
-        fig = plots.hypnogram_figure(ep.epoch[keep], [truth[i] for i in keep], [stages[i] for i in keep], title=title)
-    else:
-        fig = _single_hypnogram_figure(ep.epoch, stages, title, ep_length)
-    result.files.append(plots.save_png(fig, out / "hypnogram.png"))
-    strip = truth if truth is not None and all(t is not None for t in truth) else None
-    result.files.append(plots.save_png(plots.hypnodensity_figure(ep.epoch, probs, strip, title=title),
-                                       out / "hypnodensity.png"))
+    result.files += _figures(out, ep.epoch, stages, probs, truth, title, ep_length)
     summary = {
         "edf": str(edf), "record_id": rec.record_id, "n_epochs": len(hyp), "start_s": float(start),
         "model": {"vision": str(ckpt), "llava": llava, "llava_base": llava_base},
@@ -524,6 +215,35 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     write_text_atomic(out / "summary.json", json.dumps(_plain(summary), indent=2, sort_keys=True) + "\n")
     result.files.append(out / "summary.json")
     return result
+
+
+def _scores(truth: list[str | None], stages: list[str], hypnogram: str | Path) -> dict:
+    """Accuracy, kappa, macro-F1 and the confusion matrix over the epochs the expert scored."""
+    from eeg_vlm.evaluation import metrics
+
+    pairs = [(t, p) for t, p in zip(truth, stages) if t is not None]
+    if not pairs:
+        raise ValueError(f"hypnogram file {str(hypnogram)!r}: no scored epoch overlaps the staged epochs")
+    sc = metrics.score([t for t, _ in pairs], [p for _, p in pairs])
+    return {"n": sc.n, "accuracy": sc.accuracy, "kappa": sc.kappa, "macro_f1": sc.macro_f1,
+            "per_class_f1": sc.per_class_f1, "confusion": sc.confusion.tolist(),
+            "unscored_in_hypnogram": len(truth) - len(pairs)}
+
+
+def _figures(out: Path, epochs: np.ndarray, stages: list[str], probs: np.ndarray,
+             truth: list[str | None] | None, title: str, epoch_s: float) -> list[Path]:
+    """``hypnogram.png`` (expert above predicted where scored) and ``hypnodensity.png``."""
+    from eeg_vlm.evaluation.plots import save_png
+    from eeg_vlm.hypnogram.figure import hypnodensity_figure, hypnogram_figure
+
+    if truth is not None:  # expert above predicted, over the epochs the expert scored
+        keep = [i for i, t in enumerate(truth) if t is not None]
+        fig = hypnogram_figure(epochs[keep], [truth[i] for i in keep], [stages[i] for i in keep], title=title)
+    else:
+        fig = hypnogram_figure(epochs, None, stages, title, epoch_s)
+    strip = truth if truth is not None and all(t is not None for t in truth) else None
+    return [save_png(fig, out / "hypnogram.png"),
+            save_png(hypnodensity_figure(epochs, probs, strip, title=title), out / "hypnodensity.png")]
 
 
 # ----------------------------------------------------------------------------- CLI

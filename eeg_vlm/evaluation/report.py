@@ -96,6 +96,7 @@ def _figures(results: list[RunResult], out: Path, slugs: dict[str, str], max_nig
              written: list[Path]) -> list[str]:
     """Confusion matrices, hypnograms, hypnodensities and F1 bars; returns their file names."""
     from eeg_vlm.evaluation import plots as pl
+    from eeg_vlm.hypnogram.figure import hypnodensity_figure, hypnogram_figure
 
     figures: list[str] = []
 
@@ -114,10 +115,10 @@ def _figures(results: list[RunResult], out: Path, slugs: dict[str, str], max_nig
         for night in sorted(by_night)[:max_nights]:
             eps = by_night[night]
             ns = _slug(night)
-            save(pl.hypnogram_figure([e.epoch for e in eps], [e.truth for e in eps], [e.pred for e in eps],
+            save(hypnogram_figure([e.epoch for e in eps], [e.truth for e in eps], [e.pred for e in eps],
                                      f"{r.run.name} — {night}", _EPOCH_S), f"hypnogram_{slug}_{ns}.png")
             if all(e.probs is not None for e in eps):
-                save(pl.hypnodensity_figure([e.epoch for e in eps], np.array([e.probs for e in eps]),
+                save(hypnodensity_figure([e.epoch for e in eps], np.array([e.probs for e in eps]),
                                             [e.truth for e in eps], f"{r.run.name} — {night}", _EPOCH_S),
                      f"hypnodensity_{slug}_{ns}.png")
     pub_f1 = {p.system: {s: p.metrics[f"f1_{s}"] for s in STAGES if f"f1_{s}" in p.metrics}

@@ -1,0 +1,151 @@
+"""What ``eeg-vlm stage`` reads before any model runs: the image settings the vision model
+was trained with, the night's signal cut to the staged span, and the expert's stage per
+epoch when a hypnogram is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RenderSettings", "render_settings", "read_night", "truth_for_epochs"]
+
+_DEFAULTS = {"channels": ("Fpz-Cz",), "style": "eeg-vlm", "sfreq": 100.0, "size": DEFAULT_SIZE, "line_width": 1}
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How epochs are drawn (must match the images the vision model was trained on).
+
+    Attributes
+    ----------
+    channels : tuple of str
+        Channel names or aliases, in band order.
+    style : str
+        ``'eeg-vlm'`` or ``'psg-llava'``.
+    sfreq : float
+        Sampling rate of the drawn signal in Hz.
+    size, line_width : int
+        Image side and stroke width in pixels.
+    source : str
+        Where the values come from: a ``convert.json`` path, or ``'flags'``.
+    """
+
+    channels: tuple[str, ...]
+    style: str
+    sfreq: float
+    size: int
+    line_width: int
+    source: str = "flags"
+
+
+def _recorded_convert_json(vision_model: Path, train_meta: dict) -> Path | None:
+    """The ``convert.json`` beside the manifest the vision model was trained on, if found."""
+    manifest = (train_meta.get("train_args") or {}).get("manifest")
+    if not manifest:
+        return None
+    candidates = [Path(manifest)]
+    if not Path(manifest).is_absolute():  # relative to where training ran: try near the checkpoint too
+        candidates += [p / manifest for p in (vision_model, *vision_model.parents)]
+    for m in candidates:
+        if (m.parent / "convert.json").is_file():
+            return m.parent / "convert.json"
+    logger.warning("vision model was trained on %r, whose convert.json is not found; image settings from flags",
+                   manifest)
+    return None
+
+
+def render_settings(vision_meta: dict, vision_model: str | Path, channels: Sequence[str] | None = None,
+                    style: str | None = None, sfreq: float | None = None, size: int | None = None,
+                    line_width: int | None = None) -> RenderSettings:
+    """Image settings: the training images' (from ``convert.json``) when recorded, else flags.
+
+    Parameters
+    ----------
+    vision_meta : dict
+        The vision checkpoint's ``config.json`` (its ``train_args.manifest`` names the
+        training manifest).
+    vision_model : path
+        The checkpoint folder (relative manifest paths are also tried from it).
+    channels, style, sfreq, size, line_width : optional
+        Values given on the command line (``None``: not given).
+
+    Raises
+    ------
+    ValueError
+        A given value contradicts the recorded one (the model would see other pictures
+        than it learned from).
+    """
+    given = {"channels": tuple(channels) if channels else None, "style": style,
+             "sfreq": None if sfreq is None else float(sfreq), "size": size, "line_width": line_width}
+    path = _recorded_convert_json(Path(vision_model), vision_meta)
+    recorded: dict = {}
+    if path is not None:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        recorded = {"channels": tuple(meta["channels"]), "style": meta["style"], "sfreq": float(meta["sfreq"]),
+                    "size": int(meta["size"]), "line_width": int(meta.get("line_width", 1))}
+        def show(v) -> str:
+            return " ".join(v) if isinstance(v, tuple) else f"{v:g}" if isinstance(v, float) else str(v)
+
+        clash = [f"--{k.replace('_', '-')} {show(given[k])} (trained on {show(recorded[k])})"
+                 for k in recorded if given[k] is not None and given[k] != recorded[k]]
+        if clash:
+            raise ValueError(f"vision model {str(vision_model)!r}: was trained on images made with other settings "
+                             f"({str(path)!r}): {'; '.join(clash)}; leave these flags out to use the recorded ones")
+    values = {k: recorded.get(k, given[k] if given[k] is not None else _DEFAULTS[k]) for k in _DEFAULTS}
+    if values["style"] not in STYLES:
+        raise ValueError(f"stage: style {values['style']!r} is not one of {', '.join(STYLES)}")
+    return RenderSettings(source=str(path) if path is not None else "flags", **values)
+
+
+def read_night(edf: Path, channels: Sequence[str], start: float, duration: float | None):
+    """The recording with only ``channels``, no scoring, cut to ``[start, start + duration)``."""
+    from eeg_vlm.io import Channel, read_edf
+
+    rec = read_edf(edf, channels=list(channels))
+    if start < 0 or (duration is not None and duration <= 0):
+        raise ValueError(f"file {str(edf)!r}: --start must be >= 0 and --duration > 0 s, got {start} and {duration}")
+    cut = {}
+    for name, ch in rec.channels.items():
+        a = int(round(start * ch.sfreq))
+        b = None if duration is None else a + int(round(duration * ch.sfreq))
+        if a >= len(ch.data):
+            raise ValueError(f"file {str(edf)!r}: --start {start:g} s is past the end of channel {name!r} "
+                             f"({ch.duration:.0f} s)")
+        cut[name] = Channel(ch.name, ch.data[a:b], ch.sfreq, ch.unit)
+    return dataclasses.replace(rec, channels=cut, scoring=None)
+
+
+def truth_for_epochs(hypnogram: str | Path, onset_s: np.ndarray, reference_start=None,
+                     epoch_length: float = 30.0) -> list[str | None]:
+    """The expert stage of each epoch (the scored epoch holding its midpoint), ``None`` if unscored.
+
+    Parameters
+    ----------
+    hypnogram : path
+        EDF+ hypnogram (Sleep-EDF ``*-Hypnogram.edf`` or a file from this command).
+    onset_s : np.ndarray
+        Epoch onsets in seconds from the signal file start.
+    reference_start : datetime, optional
+        Signal file start; hypnograms starting at another time are shifted.
+    """
+    from eeg_vlm.signals.epochs import label_epochs
+    from eeg_vlm.io import read_edf_scoring
+
+    grid = label_epochs(read_edf_scoring(hypnogram, reference_start=reference_start), epoch_length)
+    mid = np.asarray(onset_s, dtype=float) + epoch_length / 2
+    idx = np.searchsorted(grid.onset_s, mid, side="right") - 1
+    out: list[str | None] = []
+    for m, i in zip(mid, idx):
+        inside = i >= 0 and m < grid.onset_s[i] + epoch_length
+        out.append(grid.stages[i] if inside else None)
+    return out

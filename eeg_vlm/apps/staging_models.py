@@ -1,0 +1,64 @@
+"""Stage probabilities of the rendered epochs: the vision module's own head, or LLaVA label
+scoring on the vision module's features.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from eeg_vlm.fileio import read_jsonl, write_text_atomic
+from eeg_vlm.stages import STAGES
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["vision_probs", "llava_probs"]
+
+
+def vision_probs(model, mconf, images: list[Path], ids: list[str], batch_size: int, device,
+                  progress: bool) -> np.ndarray:
+    """The vision module's own stage probabilities ``(N, 5)``, batched, in inference mode."""
+    import torch
+
+    from feature_extractor.images import ImageDataset, ImageTransform
+    from feature_extractor.predict import predict
+    from feature_extractor.samples import Sample
+
+    model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
+    dataset = ImageDataset([Sample(i, p) for i, p in zip(ids, images)], ImageTransform.from_config(mconf))
+    return predict(model, dataset, batch_size, device, channels_last=True, progress=progress)
+
+
+def llava_probs(out: Path, vision_model: Path, ids: list[str], names: list[str], question: str,
+                 llava: str, llava_base: str | None, batch_size: int, device: str, score_template: str,
+                 conv_mode: str, progress: bool) -> np.ndarray:
+    """Features -> LLaVA label scoring; probabilities ``(N, 5)`` in STAGES order."""
+    from eeg_vlm.reasoning.llava_data import eval_record
+    from feature_extractor.extract import extract_features
+    from llava.eval.model_vqa import eval_model, parse_args
+
+    work = out / "llava"
+    questions = work / "eeg_eval.jsonl"
+    lines = [json.dumps(eval_record(i, n, question, "")) + "\n" for i, n in zip(ids, names)]
+    write_text_atomic(questions, "".join(lines))
+    features = extract_features(vision_model, questions, out=work / "eval_high_level_features.npy",
+                                image_folder=out / "images", batch_size=batch_size, device=device, progress=progress)
+    answers = work / "answers.jsonl"
+    argv = ["--model-path", str(llava), "--question-file", str(questions), "--image-folder", str(out / "images"),
+            "--answers-file", str(answers), "--high-level-features", str(features), "--overwrite",
+            "--score-labels", ",".join(STAGES), "--score-template", score_template, "--conv-mode", conv_mode,
+            "--batch-size", str(batch_size), "--device", device]
+    if llava_base:
+        argv += ["--model-base", str(llava_base)]
+    eval_model(parse_args(argv))
+    probs: dict[str, list[float]] = {}
+    for _, rec in read_jsonl(answers, "answers file"):
+        p = rec["metadata"]["probs"]
+        probs[str(rec["question_id"])] = [float(p[s]) for s in STAGES]
+    missing = [i for i in ids if i not in probs]
+    if missing:
+        raise ValueError(f"answers file {str(answers)!r}: no answer for {len(missing)} epochs, e.g. {missing[0]!r}")
+    return np.array([probs[i] for i in ids], dtype=np.float64)
