@@ -28,7 +28,8 @@ from typing import Any
 import torch
 
 from ..constants import DEFAULT_IM_END_TOKEN, DEFAULT_IM_START_TOKEN, DEFAULT_IMAGE_PATCH_TOKEN
-from .configuration_llava import LlavaConfig, load_llava_config
+from .configuration_llava import LlavaConfig, LlavaMistralConfig, load_llava_config
+from .language_model.llava_mistral import LlavaMistralForCausalLM
 from .modeling_llava import LlavaLlamaForCausalLM
 from .vision_setup import load_weights_file, projector_state
 
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "load_pretrained_model",
+    "causal_lm_class",
     "checkpoint_kind",
     "load_tokenizer",
     "load_non_lora_trainables",
@@ -74,7 +76,8 @@ def checkpoint_kind(path: str | Path) -> str:
 def load_tokenizer(path: str | Path, use_fast: bool | None = None) -> Any:
     """The tokenizer saved in ``path``; a sentencepiece ``tokenizer.model`` loads as LlamaTokenizer.
 
-    The pad token falls back to unk (upstream's choice for Llama/Vicuna), padding is on the right.
+    The pad token falls back to unk (upstream's choice for Llama/Vicuna), else to eos
+    (Llama-3 has no unk); padding is on the right.
     """
     from transformers import AutoTokenizer, LlamaTokenizer
 
@@ -89,6 +92,9 @@ def load_tokenizer(path: str | Path, use_fast: bool | None = None) -> Any:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
     if tokenizer.pad_token is None and tokenizer.unk_token is not None:
         tokenizer.pad_token = tokenizer.unk_token
+    elif tokenizer.pad_token is None and tokenizer.eos_token is not None:  # Llama-3 has no unk
+        logger.info("tokenizer %s: no pad or unk token; padding with eos %r", path, tokenizer.eos_token)
+        tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
@@ -149,8 +155,21 @@ def _quantization(load_8bit: bool, load_4bit: bool, dtype: torch.dtype) -> Any:
                               bnb_4bit_quant_type="nf4", llm_int8_skip_modules=list(QUANT_SKIP_MODULES))
 
 
-def _from_pretrained(weights_dir: Path, config: LlavaConfig, **kwargs: Any) -> LlavaLlamaForCausalLM:
-    return LlavaLlamaForCausalLM.from_pretrained(str(weights_dir), config=config, weights_only=True, **kwargs)
+def causal_lm_class(config: LlavaConfig | LlavaMistralConfig) -> type:
+    """The causal-LM class of a LLaVA config, by the config's class (never by a path or name).
+
+    :class:`LlavaConfig` (LLaVA-1.5 / Vicuna, LLaVA-NeXT-8B / Llama-3) ->
+    :class:`LlavaLlamaForCausalLM`; :class:`LlavaMistralConfig` -> :class:`LlavaMistralForCausalLM`.
+    """
+    for config_cls, model_cls in ((LlavaMistralConfig, LlavaMistralForCausalLM), (LlavaConfig, LlavaLlamaForCausalLM)):
+        if isinstance(config, config_cls):
+            return model_cls
+    raise TypeError(f"causal_lm_class: config must be an instance of LlavaConfig or LlavaMistralConfig, "
+                    f"got {type(config).__name__} instead")
+
+
+def _from_pretrained(weights_dir: Path, config: Any, **kwargs: Any) -> Any:
+    return causal_lm_class(config).from_pretrained(str(weights_dir), config=config, weights_only=True, **kwargs)
 
 
 def _add_image_tokens(model: Any, tokenizer: Any) -> None:

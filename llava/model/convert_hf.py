@@ -1,4 +1,4 @@
-"""Convert between this fork's (upstream LLaVA-1.5) checkpoints and transformers' llava-hf layout.
+"""Convert between this fork's (upstream LLaVA-1.5 / 1.6) checkpoints and transformers' llava-hf layout.
 
 =================================  ===========================================
 upstream LLaVA-1.5 / this fork      transformers ``LlavaForConditionalGeneration``
@@ -9,10 +9,15 @@ upstream LLaVA-1.5 / this fork      transformers ``LlavaForConditionalGeneration
 CLIP in ``mm_vision_tower`` folder  ``model.vision_tower.vision_model.*`` (embedded)
 ``<image>`` split, id -200 spliced  ``<image>`` added to the vocabulary (``image_token_id``),
                                     repeated 576 times in ``input_ids`` by the processor
+``image_aspect_ratio='anyres'``     ``LlavaNextForConditionalGeneration``
+``model.image_newline``             ``model.image_newline``
+``image_grid_pinpoints`` [w, h]     ``image_grid_pinpoints`` [h, w] (each pair swapped)
+Llama or Mistral decoder            ``text_config`` ``llama`` or ``mistral``
 =================================  ===========================================
 
 Only ``mlp2x_gelu`` projectors and a single selected layer convert (the llava-hf projector
-is exactly Linear-GELU-Linear). The EEG feature slot has no llava-hf counterpart: the
+is exactly Linear-GELU-Linear); an anyres model converts with ``spatial_unpad`` only
+(LlavaNext's one packing). The EEG feature slot has no llava-hf counterpart: the
 fusion fields are dropped on the way out and default on the way back (``eeg_fusion='add'``).
 
 Command line::
@@ -28,6 +33,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -38,6 +44,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["to_llava_hf", "from_llava_hf", "main"]
 
 _TOWER_DIR = "clip_vision_tower"
+_NEWLINE = "model.image_newline"  # LLaVA-NeXT's learned row: the same key on both sides
 _PROJ_TO_HF = {"0": "linear_1", "2": "linear_2"}
 _PROJ_FROM_HF = {v: k for k, v in _PROJ_TO_HF.items()}
 
@@ -49,18 +56,59 @@ def _mean_rows(weight: torch.Tensor, n_new: int) -> torch.Tensor:
     return torch.cat([weight, weight.mean(0, keepdim=True).expand(n_new, -1)])
 
 
+def _to_hf_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """This fork's state keys -> llava-hf's (``model.image_newline`` keeps its name)."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key.startswith("model.vision_tower."):
+            out["model.vision_tower." + key[len("model.vision_tower.vision_tower."):]] = value
+        elif key.startswith("model.mm_projector."):
+            index, rest = key[len("model.mm_projector."):].split(".", 1)
+            out[f"model.multi_modal_projector.{_PROJ_TO_HF[index]}.{rest}"] = value
+        elif key.startswith("model.") and key != _NEWLINE:
+            out["model.language_model." + key[len("model."):]] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _swap_pinpoints(pinpoints: list) -> list:
+    """[w, h] <-> [h, w]: upstream LLaVA orders pinpoints (width, height), transformers (height, width)."""
+    return [[int(b), int(a)] for a, b in pinpoints]
+
+
+def _hf_config(cfg: Any, tower: Any, text: Any, image_token_id: int) -> Any:
+    """transformers' LlavaConfig (LLaVA-1.5) or LlavaNextConfig (``image_aspect_ratio='anyres'``)."""
+    from transformers import CLIPVisionConfig, LlavaNextConfig
+    from transformers import LlavaConfig as HFLlavaConfig
+
+    common = dict(text_config=text, vision_config=CLIPVisionConfig(**tower.config.to_dict()),
+                  image_seq_length=tower.num_patches, projector_hidden_act="gelu",
+                  vision_feature_select_strategy="default" if cfg.mm_vision_select_feature == "patch" else "full",
+                  vision_feature_layer=int(cfg.mm_vision_select_layer), multimodal_projector_bias=True)
+    if cfg.image_aspect_ratio != "anyres":
+        return HFLlavaConfig(image_token_id=image_token_id, **common)
+    if cfg.mm_patch_merge_type != "spatial_unpad":
+        raise ValueError(f"to_llava_hf: mm_patch_merge_type {cfg.mm_patch_merge_type!r} has no llava-hf "
+                         "counterpart (LlavaNext packs tiles as 'spatial_unpad' only)")
+    return LlavaNextConfig(image_token_index=image_token_id, **common,
+                           image_grid_pinpoints=_swap_pinpoints(cfg.image_grid_pinpoints))
+
+
 def to_llava_hf(model_path: str | Path, out_dir: str | Path, model_base: str | Path | None = None) -> Path:
-    """Write ``out_dir`` as a transformers ``LlavaForConditionalGeneration`` checkpoint.
+    """Write ``out_dir`` as a transformers ``LlavaForConditionalGeneration`` (or, for an anyres
+    model, ``LlavaNextForConditionalGeneration``) checkpoint.
 
     ``model_path``/``model_base`` are what :func:`load_pretrained_model` takes (a base, a
     full checkpoint, or a LoRA/projector folder with its base: LoRA is merged first).
     ``<image>`` is added to the tokenizer; its new embedding and LM-head rows start at the
     mean of the existing rows.
     """
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaForConditionalGeneration
-    from transformers import LlavaConfig as HFLlavaConfig
+    from transformers import LlamaConfig, LlavaForConditionalGeneration, LlavaNextForConditionalGeneration
+    from transformers import MistralConfig
 
     from .builder import load_pretrained_model
+    from .configuration_llava import LlavaMistralConfig
 
     tokenizer, model, image_processor, _ = load_pretrained_model(
         str(model_path), None if model_base is None else str(model_base), None, device="cpu")
@@ -77,30 +125,17 @@ def to_llava_hf(model_path: str | Path, out_dir: str | Path, model_base: str | P
         tokenizer.add_tokens([DEFAULT_IMAGE_TOKEN], special_tokens=True)
     image_token_id = tokenizer.convert_tokens_to_ids(DEFAULT_IMAGE_TOKEN)
     new_vocab = max(len(tokenizer), old_vocab)
-
-    state: dict[str, torch.Tensor] = {}
-    for key, value in model.state_dict().items():
-        if key.startswith("model.vision_tower."):
-            state["model.vision_tower." + key[len("model.vision_tower.vision_tower."):]] = value
-        elif key.startswith("model.mm_projector."):
-            index, rest = key[len("model.mm_projector."):].split(".", 1)
-            state[f"model.multi_modal_projector.{_PROJ_TO_HF[index]}.{rest}"] = value
-        elif key.startswith("model."):
-            state["model.language_model." + key[len("model."):]] = value
-        else:
-            state[key] = value
+    state = _to_hf_state(model.state_dict())
     for key in ("model.language_model.embed_tokens.weight", "lm_head.weight"):
         state[key] = _mean_rows(state[key], new_vocab - old_vocab)
 
-    text = {k: v for k, v in cfg.to_dict().items() if k in LlamaConfig.__dataclass_fields__}
+    text_cls = MistralConfig if isinstance(cfg, LlavaMistralConfig) else LlamaConfig
+    text = {k: v for k, v in cfg.to_dict().items() if k in text_cls.__dataclass_fields__ and k != "model_type"}
     text.update(vocab_size=new_vocab, pad_token_id=tokenizer.pad_token_id)
-    hf_config = HFLlavaConfig(
-        text_config=LlamaConfig(**text), vision_config=CLIPVisionConfig(**tower.config.to_dict()),
-        image_token_id=image_token_id, image_seq_length=tower.num_patches, projector_hidden_act="gelu",
-        vision_feature_select_strategy="default" if cfg.mm_vision_select_feature == "patch" else "full",
-        vision_feature_layer=int(cfg.mm_vision_select_layer), multimodal_projector_bias=True)
+    hf_config = _hf_config(cfg, tower, text_cls(**text), image_token_id)
+    next_ = cfg.image_aspect_ratio == "anyres"
     with torch.device("meta"):
-        hf_model = LlavaForConditionalGeneration(hf_config)
+        hf_model = (LlavaNextForConditionalGeneration if next_ else LlavaForConditionalGeneration)(hf_config)
     missing, unexpected = hf_model.load_state_dict(state, strict=False, assign=True)
     if missing or unexpected:
         raise ValueError(f"to_llava_hf: key mismatch; missing {sorted(missing)[:6]}, "
@@ -109,20 +144,31 @@ def to_llava_hf(model_path: str | Path, out_dir: str | Path, model_base: str | P
     out_dir.mkdir(parents=True, exist_ok=True)
     hf_model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    if next_:
+        from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
+
+        keys = ("image_mean", "image_std", "size", "crop_size", "resample", "rescale_factor")
+        image_processor = LlavaNextImageProcessorPil(
+            **{k: getattr(image_processor, k) for k in keys}, image_grid_pinpoints=hf_config.image_grid_pinpoints)
     image_processor.save_pretrained(out_dir)
     logger.info("llava-hf checkpoint written to %s (image_token_id %d, vocab %d)", out_dir, image_token_id, new_vocab)
     return out_dir
 
 
 def from_llava_hf(src_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write ``out_dir`` as an upstream-format LLaVA-1.5 base (CLIP in ``out_dir/clip_vision_tower``)."""
+    """Write ``out_dir`` as an upstream-format LLaVA-1.5 / 1.6 base (CLIP in ``out_dir/clip_vision_tower``)."""
     from safetensors.torch import save_file
     from transformers import AutoImageProcessor, AutoTokenizer, CLIPVisionModel, LlavaForConditionalGeneration
+    from transformers import LlavaNextForConditionalGeneration
 
-    from .language_model.llava_llama import LlavaConfig
+    from .configuration_llava import LlavaConfig, LlavaMistralConfig
 
     src_dir, out_dir = Path(src_dir), Path(out_dir).resolve()
-    hf_model = LlavaForConditionalGeneration.from_pretrained(str(src_dir), dtype="auto")
+    kind = json.loads((src_dir / "config.json").read_text()).get("model_type")
+    classes = {"llava": LlavaForConditionalGeneration, "llava_next": LlavaNextForConditionalGeneration}
+    if kind not in classes:
+        raise ValueError(f"checkpoint {src_dir}: model_type {kind!r} does not convert; allowed: 'llava', 'llava_next'")
+    hf_model = classes[kind].from_pretrained(str(src_dir), dtype="auto")
     hf_cfg = hf_model.config
     layer = hf_cfg.vision_feature_layer
     if not isinstance(layer, int):
@@ -130,12 +176,21 @@ def from_llava_hf(src_dir: str | Path, out_dir: str | Path) -> Path:
     if hf_cfg.projector_hidden_act != "gelu" or hf_cfg.vision_config.model_type not in ("clip_vision_model", "clip"):
         raise ValueError(f"checkpoint {src_dir}: only CLIP towers with a GELU projector convert "
                          f"(got {hf_cfg.vision_config.model_type!r}, {hf_cfg.projector_hidden_act!r})")
+    text_type = hf_cfg.text_config.model_type
+    if text_type not in ("llama", "mistral"):
+        raise ValueError(f"checkpoint {src_dir}: text model {text_type!r} does not convert; allowed: 'llama', 'mistral'")
 
     tower_dir = out_dir / _TOWER_DIR
     tower = CLIPVisionModel(hf_cfg.vision_config)
     tower.load_state_dict(hf_model.model.vision_tower.state_dict())
     tower.save_pretrained(tower_dir)
-    AutoImageProcessor.from_pretrained(str(src_dir)).save_pretrained(tower_dir)
+    processor = AutoImageProcessor.from_pretrained(str(src_dir))
+    if kind == "llava_next":  # the tower's own processor is CLIP's; tiles are cut by llava.mm_utils
+        from transformers import CLIPImageProcessor
+
+        keys = ("image_mean", "image_std", "size", "crop_size", "resample", "rescale_factor")
+        processor = CLIPImageProcessor(**{k: getattr(processor, k) for k in keys})
+    processor.save_pretrained(tower_dir)
 
     state: dict[str, torch.Tensor] = {}
     for key, value in hf_model.state_dict().items():
@@ -154,13 +209,19 @@ def from_llava_hf(src_dir: str | Path, out_dir: str | Path) -> Path:
     for key in ("model_type", "transformers_version", "architectures", "_name_or_path"):
         text.pop(key, None)
     width = int(hf_cfg.vision_config.hidden_size)
-    config = LlavaConfig(
+    mistral = text_type == "mistral"
+    extra: dict[str, Any] = {}
+    if kind == "llava_next":
+        extra = dict(image_aspect_ratio="anyres", mm_patch_merge_type="spatial_unpad",
+                     image_grid_pinpoints=_swap_pinpoints(hf_cfg.image_grid_pinpoints))
+    config = (LlavaMistralConfig if mistral else LlavaConfig)(
         **text, mm_vision_tower=str(tower_dir), mm_hidden_size=width, mm_projector_type="mlp2x_gelu",
         mm_vision_select_layer=layer,
         mm_vision_select_feature="patch" if hf_cfg.vision_feature_select_strategy == "default" else "cls_patch",
-        image_aspect_ratio="pad", use_mm_proj=True, eeg_feature_dim=width, architectures=["LlavaLlamaForCausalLM"])
+        **{"image_aspect_ratio": "pad", **extra}, use_mm_proj=True, eeg_feature_dim=width,
+        architectures=["LlavaMistralForCausalLM" if mistral else "LlavaLlamaForCausalLM"])
     data = config.to_dict()
-    data["model_type"] = "llava"
+    data["model_type"] = "llava_mistral" if mistral else "llava"
     (out_dir / "config.json").write_text(json.dumps(data, indent=2, sort_keys=True))
     AutoTokenizer.from_pretrained(str(src_dir)).save_pretrained(out_dir)
     logger.info("upstream-format base written to %s", out_dir)

@@ -35,9 +35,11 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, LlamaForCausalLM, LlamaModel
+from transformers import initialization as init
 from transformers.models.llama.modeling_llama import LlamaPreTrainedModel
 
 from ..constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from .anyres import AnyresGeometry
 from .configuration_llava import LlavaConfig
 from .fusion import EEGFusion
 from .multimodal_encoder.builder import build_vision_tower
@@ -168,6 +170,8 @@ class LlavaMetaModel:
         if getattr(config, "mm_vision_tower", None):
             self.vision_tower = build_vision_tower(config, delay_load=True)
             self.mm_projector = build_vision_projector(config)
+            if "unpad" in (getattr(config, "mm_patch_merge_type", "") or ""):  # LLaVA-NeXT: (hidden,)
+                self.image_newline = nn.Parameter(torch.randn(config.hidden_size) * config.hidden_size ** -0.5)
 
     def get_vision_tower(self) -> CLIPVisionTower | None:
         """The vision tower, or None for a text-only model."""
@@ -193,6 +197,11 @@ class LlavaMetaForCausalLM:
     def get_model(self) -> LlavaMetaModel:
         return self.model
 
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, LlavaMetaModel) and getattr(module, "image_newline", None) is not None:
+            init.normal_(module.image_newline, mean=0.0, std=self.config.hidden_size ** -0.5)
+
     def get_vision_tower(self) -> CLIPVisionTower | None:
         return self.get_model().get_vision_tower()
 
@@ -214,9 +223,24 @@ class LlavaMetaForCausalLM:
 
     def encode_visual(self, images: Any, image_sizes: Any, batch: int
                       ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Per sample: its visual tokens ``Hv`` (P, hidden) and which are CLIP patch tokens (None: all)."""
-        hv = self.encode_images(_stack_images(images, batch))  # (B, P, hidden)
-        return [(hv[b], None) for b in range(batch)]
+        """Per sample: its visual tokens ``Hv`` (P, hidden) and which are CLIP patch tokens (None: all).
+
+        (B, 3, H, W): one view per sample (LLaVA-1.5). A list of (n_tiles, 3, H, W) or a
+        (B, max_tiles, 3, H, W) tensor with ``image_sizes`` [(width, height), ...]: LLaVA-NeXT
+        anyres tiles, packed by :func:`llava.model.anyres.pack_tiles` (``mm_patch_merge_type``).
+        """
+        if not (isinstance(images, (list, tuple)) or images.dim() == 5):
+            hv = self.encode_images(_stack_images(images, batch))  # (B, P, hidden)
+            return [(hv[b], None) for b in range(batch)]
+        tower = self.get_vision_tower()
+        geometry = AnyresGeometry.from_config(self.config, int(tower.config.image_size), int(tower.config.patch_size))
+        sizes = _image_sizes(image_sizes, len(images))
+        tiles = [images[b][:geometry.num_tiles(sizes[b])] for b in range(len(images))]  # (n_b, 3, H, W) each
+        if len(tiles) != batch:
+            raise ValueError(f"images: {len(tiles)} images for a batch of {batch} samples (one image per sample)")
+        hv = self.encode_images(torch.cat(tiles)).split([t.shape[0] for t in tiles])  # (n_b, P, hidden) each
+        newline = getattr(self.get_model(), "image_newline", None)
+        return [geometry.pack(hv[b], sizes[b], newline) for b in range(batch)]
 
     def prepare_inputs_labels_for_multimodal(
         self, input_ids: torch.LongTensor | None, position_ids: torch.LongTensor | None,
@@ -290,13 +314,12 @@ class LlavaMetaForCausalLM:
              labels) = self.prepare_inputs_labels_for_multimodal(
                 input_ids, position_ids, attention_mask, past_key_values, labels, images, image_sizes,
                 eeg_features=eeg_features, sample_ids=sample_ids)
-        for key, value in (("output_attentions", output_attentions),
+        for key, value in (("output_attentions", output_attentions), ("past_key_values", past_key_values),
                            ("output_hidden_states", output_hidden_states), ("return_dict", return_dict)):
-            if value is not None:
+            if value is not None:  # (transformers 5.24 renames past_key_values to cache: pass only when set)
                 kwargs[key] = value
         return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                               past_key_values=past_key_values, inputs_embeds=inputs_embeds, labels=labels,
-                               use_cache=use_cache, **kwargs)
+                               inputs_embeds=inputs_embeds, labels=labels, use_cache=use_cache, **kwargs)
 
     @torch.no_grad()
     def generate(self, inputs: torch.Tensor | None = None, images: torch.Tensor | None = None,
@@ -326,6 +349,14 @@ class LlavaMetaForCausalLM:
         state_dict = self.state_dict() if state_dict is None else state_dict
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith(VISION_TOWER_PREFIX)}
         return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
+
+
+def _image_sizes(image_sizes: Any, n: int) -> list[tuple[int, int]]:
+    """``image_sizes`` [(width, height), ...] (a list or an (n, 2) tensor), one per image."""
+    if image_sizes is None or len(image_sizes) != n:
+        raise ValueError(f"image_sizes: anyres images need one (width, height) per image; got "
+                         f"{'none' if image_sizes is None else len(image_sizes)} for {n} image(s)")
+    return [(int(w), int(h)) for w, h in (s.tolist() if torch.is_tensor(s) else s for s in image_sizes)]
 
 
 def _stack_images(images: torch.Tensor | list[torch.Tensor], batch: int) -> torch.Tensor:

@@ -16,7 +16,16 @@ the shared projector exactly as with the real tower. Like upstream, ``<image>`` 
 the vocabulary: prompts are split on it and ``IMAGE_TOKEN_INDEX`` is spliced in
 (:func:`llava.mm_utils.tokenizer_image_token`).
 
-Command line: ``python -m llava.model.tiny --out DIR [--seed 0] [--bin]``.
+Variants (:class:`TinySpec`): ``TinySpec.next("mistral")`` / ``TinySpec.next("llama3")`` is
+a tiny LLaVA-NeXT (anyres with the llava-v1.6 grid scaled to the tower's image size,
+``spatial_unpad``, a learned ``image_newline``) on a Mistral (model type ``llava_mistral``,
+sentencepiece tokenizer) or Llama-3 (model type ``llava_llama``, grouped-query attention,
+rope theta 500000, byte-level BPE ``tokenizer.json`` with the Llama-3 header tokens)
+decoder. ``clip_hidden_size`` sets the tower width, which is also ``mm_hidden_size`` and
+the EEG feature width (64 makes a much faster tiny model; features are then ``[N, 1, 64]``).
+
+Command line: ``python -m llava.model.tiny --out DIR [--seed 0] [--bin] [--language-model
+mistral|llama3] [--next] [--clip-width 64]``.
 """
 
 from __future__ import annotations
@@ -28,12 +37,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TinySpec", "build_tiny_base", "train_tiny_tokenizer", "TOKENIZER_TEXT", "main"]
+__all__ = ["TinySpec", "build_tiny_base", "train_tiny_tokenizer", "train_tiny_llama3_tokenizer", "TOKENIZER_TEXT",
+           "LANGUAGE_MODELS", "main"]
 
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
@@ -65,9 +76,16 @@ The EEG channel Fpz-Cz, the EOG horizontal channel and the EMG submental channel
 """
 
 
+#: Extra tokenizer text for the Mistral variant (its [INST] template).
+MISTRAL_TEXT = "[INST] Which sleep stage does this EEG image show? [/INST] The sleep stage is N2.</s>\n"
+#: Llama-3 special tokens of the tiny byte-level tokenizer (ids 0-4 there).
+LLAMA3_SPECIAL = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+LANGUAGE_MODELS = ("llama", "mistral", "llama3")
+
+
 @dataclass
 class TinySpec:
-    """Sizes of the tiny base (defaults: Llama 64 wide, 2 layers; CLIP 1024 wide, 2 layers)."""
+    """Sizes of the tiny base (defaults: Llama 64 wide, 2 layers; CLIP 1024 wide, 2 layers; LLaVA-1.5)."""
 
     hidden_size: int = field(default=64, metadata={"help": "Llama width"})
     num_hidden_layers: int = field(default=2, metadata={"help": "Llama layers"})
@@ -83,10 +101,35 @@ class TinySpec:
     patch_size: int = field(default=14, metadata={"help": "ViT patch size (336/14 -> 576 patches)"})
     mm_projector_type: str = field(default="mlp2x_gelu", metadata={"help": "projector type"})
     eeg_fusion: str = field(default="add", metadata={"help": "EEG-VLM fusion mode"})
+    language_model: str = field(default="llama", metadata={"help": "decoder: llama (Vicuna), mistral, llama3"})
+    num_key_value_heads: int | None = field(default=None, metadata={"help": "KV heads (None: all)"})
+    image_aspect_ratio: str = field(default="pad", metadata={"help": "pad (LLaVA-1.5) or anyres (NeXT)"})
+    mm_patch_merge_type: str = field(default="flat", metadata={"help": "flat, spatial or spatial_unpad"})
+    image_grid_pinpoints: list | None = field(default=None, metadata={"help": "anyres [[w, h], ...] px"})
+    model_max_length: int = field(default=2048, metadata={"help": "tokenizer_model_max_length (NeXT: 4096)"})
     lm_head_scale: float = field(default=8.0, metadata={"help": (
         "multiplier on the random lm_head. At width 64 its rows have norm ~0.16, so logits can differ "
         "by ~2 at most and no adapter can express an answer (LoRA leaves lm_head frozen); pretrained "
         "language models have no such limit, and x8 mimics their logit range")})
+
+
+    def __post_init__(self) -> None:
+        if self.language_model not in LANGUAGE_MODELS:
+            raise ValueError(f"TinySpec: invalid value for 'language_model'. Allowed values are "
+                             f"{', '.join(map(repr, LANGUAGE_MODELS))}, but got {self.language_model!r} instead")
+        if self.clip_hidden_size % self.clip_heads:
+            raise ValueError(f"TinySpec: clip_hidden_size {self.clip_hidden_size} is not a multiple of "
+                             f"clip_heads {self.clip_heads}")
+
+    @classmethod
+    def next(cls, language_model: str = "mistral", **overrides: Any) -> TinySpec:
+        """A tiny LLaVA-NeXT: anyres (llava-v1.6 grid in tiles), spatial_unpad, GQA."""
+        s = overrides.get("image_size", 336)
+        grid = [[s, 2 * s], [2 * s, s], [2 * s, 2 * s], [3 * s, s], [s, 3 * s]]
+        values = {"language_model": language_model, "num_key_value_heads": 2, "image_aspect_ratio": "anyres",
+                  "mm_patch_merge_type": "spatial_unpad", "image_grid_pinpoints": grid, "model_max_length": 4096,
+                  **overrides}
+        return cls(**values)
 
 
 def train_tiny_tokenizer(out_dir: str | Path, vocab_size: int = 512, text: str = TOKENIZER_TEXT) -> Path:
@@ -116,6 +159,77 @@ def train_tiny_tokenizer(out_dir: str | Path, vocab_size: int = 512, text: str =
                   "pad_token": None, "padding_side": "right", **special}
     (out_dir / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2))
     return model_file
+
+
+def train_tiny_llama3_tokenizer(out_dir: str | Path, vocab_size: int = 512, text: str = TOKENIZER_TEXT) -> Path:
+    """Train a byte-level BPE ``tokenizer.json`` with the Llama-3 special tokens in ``out_dir``.
+
+    ``<|begin_of_text|>`` is prepended to every encoding (as Llama-3's); eos is ``<|eot_id|>``
+    (Llama-3-Instruct's end of turn); there is no unk and no pad token.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=int(vocab_size), special_tokens=LLAMA3_SPECIAL, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([line for line in text.splitlines() if line.strip()] * 4, trainer)
+    bos = LLAMA3_SPECIAL[0]
+    tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
+                                                       special_tokens=[(bos, tok.token_to_id(bos))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token="<|eot_id|>",
+                                   additional_special_tokens=LLAMA3_SPECIAL[1:4], model_max_length=2048,
+                                   padding_side="right", clean_up_tokenization_spaces=False)
+    fast.save_pretrained(str(out_dir))
+    return out_dir / "tokenizer.json"
+
+
+def _write_tokenizer(out_dir: Path, spec: TinySpec) -> tuple[int, dict[str, int]]:
+    """The variant's tokenizer in ``out_dir``: (vocabulary size, bos/eos ids)."""
+    if spec.language_model == "llama3":
+        from transformers import PreTrainedTokenizerFast
+
+        train_tiny_llama3_tokenizer(out_dir, spec.vocab_size)
+        tok = PreTrainedTokenizerFast.from_pretrained(str(out_dir))
+        return len(tok), {"bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id}
+    import sentencepiece as spm
+
+    text = TOKENIZER_TEXT + (MISTRAL_TEXT if spec.language_model == "mistral" else "")
+    train_tiny_tokenizer(out_dir, spec.vocab_size, text=text)
+    vocab = spm.SentencePieceProcessor(model_file=str(out_dir / "tokenizer.model")).get_piece_size()
+    return vocab, {"bos_token_id": 1, "eos_token_id": 2}
+
+
+def _llava_config(spec: TinySpec, vocab: int, special: dict[str, int], tower_dir: Path) -> Any:
+    """The variant's LLaVA config (Llama / Mistral / Llama-3 sizes + the multimodal fields)."""
+    from .configuration_llava import LlavaConfig, LlavaMistralConfig
+
+    kwargs: dict[str, Any] = dict(
+        vocab_size=vocab, hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers, num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_key_value_heads or spec.num_attention_heads,
+        max_position_embeddings=spec.max_position_embeddings, pad_token_id=None, tie_word_embeddings=False,
+        mm_vision_tower=str(tower_dir), mm_hidden_size=spec.clip_hidden_size,
+        mm_projector_type=spec.mm_projector_type, mm_vision_select_layer=-2, mm_vision_select_feature="patch",
+        mm_patch_merge_type=spec.mm_patch_merge_type, image_aspect_ratio=spec.image_aspect_ratio,
+        image_grid_pinpoints=spec.image_grid_pinpoints, mm_use_im_start_end=False,
+        mm_use_im_patch_token=False, tune_mm_mlp_adapter=False, freeze_mm_mlp_adapter=False, use_mm_proj=True,
+        tokenizer_padding_side="right", tokenizer_model_max_length=spec.model_max_length, eeg_fusion=spec.eeg_fusion,
+        eeg_feature_dim=spec.clip_hidden_size, dtype="float32", **special)
+    if spec.language_model == "mistral":
+        return LlavaMistralConfig(**kwargs, sliding_window=None, rope_parameters={
+            "rope_type": "default", "rope_theta": 1e6}, architectures=["LlavaMistralForCausalLM"])
+    if spec.language_model == "llama3":
+        kwargs["rope_parameters"] = {"rope_type": "default", "rope_theta": 500000.0}
+    return LlavaConfig(**kwargs, architectures=["LlavaLlamaForCausalLM"])
+
+
+#: config.json model_type written per variant, as the published checkpoints say.
+_SAVED_TYPE = {"llama": "llava", "mistral": "llava_mistral", "llama3": "llava_llama"}
 
 
 def _write_clip_tower(out_dir: Path, spec: TinySpec) -> Path:
@@ -170,31 +284,19 @@ def build_tiny_base(out_dir: str | Path, seed: int = 0, spec: TinySpec | None = 
     """
     from safetensors.torch import save_file
 
-    from .language_model.llava_llama import VISION_TOWER_PREFIX, LlavaConfig, LlavaLlamaForCausalLM
+    from .builder import causal_lm_class
+    from .modeling_llava import VISION_TOWER_PREFIX
 
     spec = spec or TinySpec()
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    train_tiny_tokenizer(out_dir, spec.vocab_size)
-    import sentencepiece as spm
-
-    vocab = spm.SentencePieceProcessor(model_file=str(out_dir / "tokenizer.model")).get_piece_size()
+    vocab, special = _write_tokenizer(out_dir, spec)
 
     torch.manual_seed(seed)
     tower_dir = _write_clip_tower(out_dir / "clip_vision_tower", spec)
-    config = LlavaConfig(
-        vocab_size=vocab, hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
-        num_hidden_layers=spec.num_hidden_layers, num_attention_heads=spec.num_attention_heads,
-        num_key_value_heads=spec.num_attention_heads, max_position_embeddings=spec.max_position_embeddings,
-        pad_token_id=None, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False,
-        mm_vision_tower=str(tower_dir), mm_hidden_size=spec.clip_hidden_size,
-        mm_projector_type=spec.mm_projector_type, mm_vision_select_layer=-2, mm_vision_select_feature="patch",
-        mm_patch_merge_type="flat", image_aspect_ratio="pad", mm_use_im_start_end=False,
-        mm_use_im_patch_token=False, tune_mm_mlp_adapter=False, freeze_mm_mlp_adapter=False, use_mm_proj=True,
-        tokenizer_padding_side="right", tokenizer_model_max_length=2048, eeg_fusion=spec.eeg_fusion,
-        eeg_feature_dim=spec.clip_hidden_size, architectures=["LlavaLlamaForCausalLM"], dtype="float32")
+    config = _llava_config(spec, vocab, special, tower_dir)
     torch.manual_seed(seed)
-    model = LlavaLlamaForCausalLM(config)
+    model = causal_lm_class(config)(config)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith(VISION_TOWER_PREFIX)}
     state["lm_head.weight"] = state["lm_head.weight"] * spec.lm_head_scale
 
@@ -207,9 +309,9 @@ def build_tiny_base(out_dir: str | Path, seed: int = 0, spec: TinySpec | None = 
                   metadata={"format": "pt"})
 
     data = config.to_dict()
-    data["model_type"] = "llava"  # as upstream base checkpoints
+    data["model_type"] = _SAVED_TYPE[spec.language_model]  # as the published checkpoints
     (out_dir / "config.json").write_text(json.dumps(data, indent=2, sort_keys=True))
-    generation = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
+    generation = {**special, "pad_token_id": special["eos_token_id"] if spec.language_model == "llama3" else 0}
     (out_dir / "generation_config.json").write_text(json.dumps(generation, indent=2))
     logger.info("tiny LLaVA base written to %s (vocab %d, %d params without CLIP)", out_dir, vocab,
                 sum(v.numel() for v in state.values()))
@@ -223,9 +325,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     parser.add_argument("--bin", action="store_true", help="pickled .bin shards instead of safetensors")
     parser.add_argument("--eeg-fusion", default="add", choices=["none", "raw", "add"], help="config.eeg_fusion")
+    parser.add_argument("--language-model", default="llama", choices=list(LANGUAGE_MODELS),
+                        help="decoder: llama (LLaVA-1.5 / Vicuna), mistral, llama3")
+    parser.add_argument("--next", action="store_true", help="LLaVA-NeXT: anyres tiles, spatial_unpad, newline row")
+    parser.add_argument("--clip-width", type=int, default=1024,
+                        help="CLIP width = mm_hidden_size = EEG feature width (64: a much faster tiny model)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    out = build_tiny_base(args.out, seed=args.seed, spec=TinySpec(eeg_fusion=args.eeg_fusion), shard_bin=args.bin)
+    values = {"eeg_fusion": args.eeg_fusion, "language_model": args.language_model, "clip_hidden_size": args.clip_width}
+    spec = TinySpec.next(**values) if args.next else TinySpec(**values)
+    out = build_tiny_base(args.out, seed=args.seed, spec=spec, shard_bin=args.bin)
     print(out)
     return 0
 

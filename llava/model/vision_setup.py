@@ -98,6 +98,11 @@ def initialize_vision_modules(model: Any, model_args: Any, fsdp: Any = None) -> 
         # LoRA wrapping may have frozen it; the projector trains unless told otherwise
         model.mm_projector.requires_grad_(True)
 
+    if "unpad" in config.mm_patch_merge_type and getattr(model, "image_newline", None) is None:
+        ref = next(model.parameters())  # LLaVA-NeXT's learned newline row (hidden,)
+        model.image_newline = nn.Parameter(torch.randn(config.hidden_size, device=ref.device, dtype=ref.dtype)
+                                           * config.hidden_size ** -0.5)
+
     adapter = getattr(model_args, "pretrain_mm_mlp_adapter", None)
     if adapter:
         weights = projector_state(load_weights_file(adapter), source=f"pretrain_mm_mlp_adapter {adapter}")

@@ -147,7 +147,8 @@ def build_model(model_args: ModelArguments, training_args: TrainingArguments, to
 
     ``image_grid_pinpoints`` (anyres) replaces the base's when given.
     """
-    from llava.model import LlavaLlamaForCausalLM, load_llava_config
+    from llava.model import load_llava_config
+    from llava.model.builder import causal_lm_class
 
     dtype = compute_dtype(training_args)
     config = load_llava_config(model_args.model_name_or_path)
@@ -155,7 +156,7 @@ def build_model(model_args: ModelArguments, training_args: TrainingArguments, to
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     kwargs.update(_quantization_kwargs(training_args, dtype))
-    model = LlavaLlamaForCausalLM.from_pretrained(
+    model = causal_lm_class(config).from_pretrained(
         model_args.model_name_or_path, config=config, cache_dir=training_args.cache_dir, weights_only=True, **kwargs)
     model.config.use_cache = False
     if model_args.freeze_backbone:

@@ -22,3 +22,23 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from llava.model.tiny import build_tiny_base
 
     return build_tiny_base(tmp_path_factory.mktemp("tiny_base") / "base", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_next(tmp_path_factory: pytest.TempPathFactory):
+    """``tiny_next(lm)``: path of a tiny LLaVA-NeXT base (read-only), built once per session.
+
+    ``lm`` is ``'mistral'`` (model type ``llava_mistral``) or ``'llama3'``; anyres with the
+    llava-v1.6 grid, ``spatial_unpad``, CLIP 64 wide (so EEG features are (B, 1, 64)).
+    """
+    from llava.model.tiny import TinySpec, build_tiny_base
+
+    built: dict[str, Path] = {}
+
+    def make(lm: str = "mistral") -> Path:
+        if lm not in built:
+            spec = TinySpec.next(lm, clip_hidden_size=64, clip_intermediate_size=128)
+            built[lm] = build_tiny_base(tmp_path_factory.mktemp(f"tiny_next_{lm}") / "base", seed=0, spec=spec)
+        return built[lm]
+
+    return make

@@ -67,3 +67,52 @@ def test_cli_writes_a_bin_sharded_base(tmp_path, capsys):
     assert str(tmp_path / "cli") in capsys.readouterr().out
     assert (tmp_path / "cli" / "pytorch_model.bin.index.json").is_file()
     assert json.loads((tmp_path / "cli" / "config.json").read_text())["eeg_fusion"] == "raw"
+
+
+def test_small_tower_width_keeps_projector_and_feature_width_consistent(tmp_path):
+    import pytest
+
+    from llava.mm_utils import tokenizer_image_token
+    from llava.model.builder import load_pretrained_model
+    from llava.model.tiny import TinySpec
+
+    base = build_tiny_base(tmp_path / "w64", seed=0, spec=TinySpec(clip_hidden_size=64, clip_intermediate_size=128))
+    cfg = json.loads((base / "config.json").read_text())
+    assert cfg["mm_hidden_size"] == cfg["eeg_feature_dim"] == 64 and cfg["model_type"] == "llava"
+    assert CLIPVisionConfig.from_pretrained(cfg["mm_vision_tower"]).hidden_size == 64
+    tok, model, _, _ = load_pretrained_model(str(base), None, None, device="cpu")
+    assert model.get_model().mm_projector[0].weight.shape == (64, 64)
+    ids = tokenizer_image_token("USER: <image>\n<image>\nStage? ASSISTANT:", tok, return_tensors="pt")[None]
+    images = torch.randn(1, 3, 336, 336)
+    with torch.no_grad():
+        logits = model(input_ids=ids, images=images, eeg_features=torch.randn(1, 1, 64)).logits
+    assert logits.shape[1] == ids.shape[1] - 2 + 2 * 576
+    with pytest.raises(ValueError, match=r"feature width 1024 does not match.*mm_hidden_size=64"):
+        model(input_ids=ids, images=images, eeg_features=torch.randn(1, 1, 1024))
+
+
+def test_cli_writes_a_tiny_llama3_next(tmp_path):
+    from transformers import AutoTokenizer
+
+    assert main(["--out", str(tmp_path / "l3"), "--next", "--language-model", "llama3", "--clip-width", "64"]) == 0
+    cfg = json.loads((tmp_path / "l3" / "config.json").read_text())
+    assert cfg["model_type"] == "llava_llama" and cfg["image_aspect_ratio"] == "anyres"
+    assert cfg["num_key_value_heads"] == 2 and cfg["rope_parameters"]["rope_theta"] == 500000.0
+    assert cfg["image_grid_pinpoints"] == [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "l3"))
+    ids = tok("The sleep stage is REM.").input_ids
+    assert ids[0] == tok.bos_token_id == tok.convert_tokens_to_ids("<|begin_of_text|>")
+    assert tok.eos_token == "<|eot_id|>" and tok.unk_token is None
+    header = tok("<|start_header_id|>user<|end_header_id|>", add_special_tokens=False).input_ids
+    assert header[0] == tok.convert_tokens_to_ids("<|start_header_id|>") and header[-1] == tok.convert_tokens_to_ids(
+        "<|end_header_id|>")
+    assert tok.decode(ids, skip_special_tokens=True) == "The sleep stage is REM."
+
+
+def test_spec_rejects_unknown_language_model():
+    import pytest
+
+    from llava.model.tiny import TinySpec
+
+    with pytest.raises(ValueError, match=r"TinySpec: invalid value for 'language_model'.*'gpt2'"):
+        TinySpec(language_model="gpt2")

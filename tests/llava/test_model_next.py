@@ -1,0 +1,198 @@
+"""Tiny LLaVA-NeXT (Mistral, Llama-3): loading, logit parity with transformers' LlavaNext, the EEG slot."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import LlavaNextForConditionalGeneration
+
+from llava.constants import IMAGE_TOKEN_INDEX
+from llava.mm_utils import tokenizer_image_token
+from llava.model.anyres import AnyresGeometry
+from llava.model.builder import load_pretrained_model
+from llava.model.convert_hf import from_llava_hf, to_llava_hf
+
+PROMPT = "USER: <image>\nWhich sleep stage is this? ASSISTANT: The sleep stage is N2."
+TWO_TAGS = "USER: <image>\n<image>\nWhich sleep stage is this? ASSISTANT:"
+LMS = ["mistral", "llama3"]
+
+
+@pytest.fixture(scope="module", params=LMS)
+def next_model(request, tiny_next):
+    base = tiny_next(request.param)
+    tok, model, _, _ = load_pretrained_model(str(base), None, None, device="cpu")
+    model.config.eeg_fusion = "add"
+    return request.param, base, tok, model
+
+
+def _geometry(model):
+    tower = model.get_vision_tower()
+    return AnyresGeometry.from_config(model.config, tower.config.image_size, tower.config.patch_size)
+
+
+def _tiles(model, size, seed=0):
+    n = _geometry(model).num_tiles(size)
+    return torch.randn(n, 3, 336, 336, generator=torch.Generator().manual_seed(seed))
+
+
+def _ids(tok, prompt):
+    return tokenizer_image_token(prompt, tok, return_tensors="pt")[None]
+
+
+def test_loads_as_the_right_class_with_its_newline_row(next_model):
+    lm, base, tok, model = next_model
+    cfg = json.loads((base / "config.json").read_text())
+    expected = {"mistral": ("llava_mistral", "LlavaMistralForCausalLM"), "llama3": ("llava_llama", "LlavaLlamaForCausalLM")}
+    assert (cfg["model_type"], type(model).__name__) == expected[lm]
+    assert cfg["image_aspect_ratio"] == "anyres" and cfg["mm_patch_merge_type"] == "spatial_unpad"
+    assert cfg["mm_hidden_size"] == cfg["eeg_feature_dim"] == 64
+    saved = load_file(str(base / "model.safetensors"))["model.image_newline"]
+    torch.testing.assert_close(model.get_model().image_newline.detach(), saved, rtol=0, atol=0)
+    assert tok.pad_token is not None
+
+
+@pytest.mark.parametrize("size", [(500, 300), (300, 500), (800, 800)])
+def test_logits_equal_transformers_llava_next(next_model, tmp_path_factory, size):
+    lm, base, tok, model = next_model
+    hf_dir = tmp_path_factory.getbasetemp() / f"hf_next_{lm}"
+    if not (hf_dir / "config.json").is_file():
+        to_llava_hf(base, hf_dir)
+    hf = LlavaNextForConditionalGeneration.from_pretrained(str(hf_dir))
+    assert json.loads((hf_dir / "config.json").read_text())["model_type"] == "llava_next"
+    ids, tiles = _ids(tok, PROMPT), _tiles(model, size)
+    with torch.no_grad():
+        ours = model(input_ids=ids, images=[tiles], image_sizes=[size]).logits
+    n = _geometry(model).token_count(size)
+    pos = int((ids[0] == IMAGE_TOKEN_INDEX).nonzero()[0, 0])
+    expanded = torch.cat([ids[0, :pos], torch.full((n,), hf.config.image_token_index), ids[0, pos + 1:]])[None]
+    with torch.no_grad():
+        theirs = hf(input_ids=expanded, pixel_values=tiles[None], image_sizes=torch.tensor([[size[1], size[0]]])).logits
+    assert ours.shape[1] == theirs.shape[1] == ids.shape[1] - 1 + n
+    torch.testing.assert_close(theirs[..., :ours.shape[-1]], ours, rtol=1e-4, atol=1e-4)
+
+
+def test_round_trip_back_to_upstream_format(next_model, tmp_path):
+    lm, base, tok, model = next_model
+    hf_dir = to_llava_hf(base, tmp_path / "hf")
+    back = from_llava_hf(hf_dir, tmp_path / "back")
+    cfg = json.loads((back / "config.json").read_text())
+    assert cfg["model_type"] == ("llava_mistral" if lm == "mistral" else "llava")
+    assert cfg["image_grid_pinpoints"] == json.loads((base / "config.json").read_text())["image_grid_pinpoints"]
+    tok2, again, _, _ = load_pretrained_model(str(back), None, None, device="cpu")
+    size, tiles = (640, 480), _tiles(model, (640, 480), seed=2)
+    ids = _ids(tok, PROMPT)
+    assert torch.equal(ids, _ids(tok2, PROMPT))
+    with torch.no_grad():
+        a = model(input_ids=ids, images=[tiles], image_sizes=[size]).logits
+        b = again(input_ids=ids, images=[tiles], image_sizes=[size]).logits
+    torch.testing.assert_close(b[..., :a.shape[-1]], a, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("fusion", ["none", "raw", "add"])
+def test_feature_slot_token_counts(next_model, fusion):
+    _, _, tok, model = next_model
+    model.config.eeg_fusion = fusion
+    size = (500, 300)
+    n = _geometry(model).token_count(size)
+    ids = _ids(tok, PROMPT if fusion == "none" else TWO_TAGS)
+    feats = torch.randn(1, 1, 64)
+    out = model.prepare_inputs_labels_for_multimodal(ids, None, None, None, None, [_tiles(model, size)], [size],
+                                                     eeg_features=feats)
+    n_text = int((ids != IMAGE_TOKEN_INDEX).sum())
+    expected = {"none": n, "raw": n + 1, "add": 2 * n}[fusion]
+    assert out[4].shape[1] == n_text + expected
+    from llava.model import EEGFusion
+
+    assert EEGFusion(fusion).visual_token_count(n, 1 if fusion == "none" else 2) == expected
+
+
+def test_add_fusion_skips_the_newline_rows(next_model):
+    _, _, tok, model = next_model
+    model.config.eeg_fusion = "add"
+    size, feats = (500, 300), torch.randn(1, 1, 64)
+    ids = _ids(tok, TWO_TAGS)
+    embeds = model.prepare_inputs_labels_for_multimodal(ids, None, None, None, None, [_tiles(model, size)], [size],
+                                                        eeg_features=feats)[4][0].detach()
+    n = _geometry(model).token_count(size)  # 576 + 24 * 41
+    where = (ids[0] == IMAGE_TOKEN_INDEX).nonzero()[:, 0].tolist()
+    slot1 = embeds[where[0]:where[0] + n]
+    slot2 = embeds[where[1] - 1 + n:where[1] - 1 + 2 * n]
+    with torch.no_grad():
+        hf = model.get_model().mm_projector(feats)[0, 0]
+    diff = slot2 - slot1
+    newline_rows = [576 + r * 41 + 40 for r in range(24)]
+    patch_rows = [i for i in range(n) if i not in set(newline_rows)]
+    torch.testing.assert_close(diff[newline_rows], torch.zeros(24, diff.shape[1]))
+    torch.testing.assert_close(diff[patch_rows], hf.expand(len(patch_rows), -1), rtol=1e-5, atol=1e-5)
+    newline = model.get_model().image_newline.detach()
+    torch.testing.assert_close(slot1[newline_rows], newline.expand(24, -1))
+
+
+@pytest.mark.parametrize("merge,tokens", [("flat", 3 * 576), ("spatial", 3 * 576)])
+def test_other_merge_types_token_counts(next_model, merge, tokens):
+    _, _, tok, model = next_model
+    model.config.mm_patch_merge_type = merge
+    try:
+        ids = _ids(tok, PROMPT)
+        out = model.prepare_inputs_labels_for_multimodal(ids, None, None, None, None, [_tiles(model, (500, 300))],
+                                                         [(500, 300)])
+        assert out[4].shape[1] == ids.shape[1] - 1 + tokens == ids.shape[1] - 1 + _geometry(model).token_count((500, 300))
+    finally:
+        model.config.mm_patch_merge_type = "spatial_unpad"
+
+
+def test_padded_5d_batch_equals_single_samples(next_model):
+    _, _, tok, model = next_model
+    model.config.eeg_fusion = "add"
+    sizes = [(500, 300), (1000, 200)]  # 3 and 4 tiles; 2 slots of a square image exceed 4096 tokens
+    tiles = [_tiles(model, s, seed=i) for i, s in enumerate(sizes)]
+    pixel = torch.zeros(2, max(t.shape[0] for t in tiles), 3, 336, 336)
+    for i, t in enumerate(tiles):
+        pixel[i, :t.shape[0]] = t
+    ids = _ids(tok, TWO_TAGS).repeat(2, 1)
+    feats = torch.randn(2, 1, 64)
+    with torch.no_grad():
+        batch = model(input_ids=ids, images=pixel, image_sizes=torch.tensor(sizes), eeg_features=feats).logits
+        for i, s in enumerate(sizes):
+            single = model(input_ids=ids[i:i + 1], images=[tiles[i]], image_sizes=[s], eeg_features=feats[i:i + 1]).logits
+            torch.testing.assert_close(batch[i, :single.shape[1]], single[0], rtol=1e-4, atol=1e-4)
+
+
+def test_generate_with_anyres_tiles(next_model):
+    _, _, tok, model = next_model
+    ids, size = _ids(tok, TWO_TAGS), (500, 300)
+    out = model.generate(ids, images=[_tiles(model, size)], image_sizes=[size], eeg_features=torch.randn(1, 1, 64),
+                         max_new_tokens=3, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert out.shape == (1, 3)
+
+
+def test_missing_image_sizes_raise(next_model):
+    _, _, tok, model = next_model
+    with pytest.raises(ValueError, match=r"image_sizes: anyres images need one \(width, height\) per image; got none"):
+        model(input_ids=_ids(tok, PROMPT), images=[_tiles(model, (500, 300))])
+    with pytest.raises(ValueError, match=r"needs 1 \+ 2x1 tiles.*got 2 tile"):
+        model(input_ids=_ids(tok, PROMPT), images=[torch.randn(2, 3, 336, 336)], image_sizes=[(500, 300)])
+
+
+def test_upstream_v16_folder_with_bin_shards_and_extra_keys_loads(tmp_path, tiny_next):
+    """An upstream llava-v1.6 folder: llava_mistral, pickled .bin shards, upstream's extra config keys."""
+    from llava.model.tiny import TinySpec, build_tiny_base
+
+    spec = TinySpec.next("mistral", clip_hidden_size=64, clip_intermediate_size=128)
+    folder = build_tiny_base(tmp_path / "v16", seed=0, spec=spec, shard_bin=True)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg.update(unfreeze_mm_vision_tower=True, mm_vision_tower_lr=2e-6, mm_projector_lr=None, image_crop_resolution=None,
+               image_split_resolution=None, mm_resampler_type=None, tokenizer_model_max_length=4096)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    tok, model, processor, _ = load_pretrained_model(str(folder), None, None, device="cpu")
+    _, ref, _, _ = load_pretrained_model(str(tiny_next("mistral")), None, None, device="cpu")
+    assert type(model).__name__ == "LlavaMistralForCausalLM" and processor is not None
+    assert model.config.unfreeze_mm_vision_tower is True  # unknown upstream keys are kept
+    ids, size = _ids(tok, PROMPT), (300, 500)
+    tiles = _tiles(model, size)
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=ids, images=[tiles], image_sizes=[size]).logits,
+                                   ref(input_ids=ids, images=[tiles], image_sizes=[size]).logits, rtol=0, atol=0)
