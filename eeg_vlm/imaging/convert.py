@@ -87,7 +87,7 @@ class ConvertConfig:
         Share of subjects whose channel fails.
     fail_seed : int
         Seed of the failure plan.
-    epoch_rule, source_sfreq, source_rates :
+    epoch_rule, source_sfreq, source_rates, strict :
         See the field help.
     """
 
@@ -111,6 +111,8 @@ class ConvertConfig:
         "dataset's documented rate")})
     source_rates: tuple[tuple[str, float], ...] = field(default=(), metadata={"help": (
         "per-file sampling rates (file name or stem, Hz) for such recordings; they win over source_sfreq")})
+    strict: bool = field(default=False, metadata={"help": (
+        "refuse an EDF whose data holds more records than its header says (default: read them all, warning)")})
 
     def __post_init__(self) -> None:
         channels = (self.channels,) if isinstance(self.channels, str) else tuple(self.channels)
@@ -272,7 +274,7 @@ def _convert_one(task: _Task) -> dict:
     cfg = task.config
     try:
         rec = src.load(channels=list(cfg.channels), source_sfreq=cfg.source_sfreq,
-                       source_rates=dict(cfg.source_rates))
+                       source_rates=dict(cfg.source_rates), strict=cfg.strict)
         failure = None
         if task.failure is not None:
             rec, t_fail = apply_channel_failure(rec, task.failure)
@@ -341,7 +343,8 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
             workers: int = 1, size: int = DEFAULT_SIZE, line_width: int = 1, signals: bool = True,
             skip_bad: bool = False, overwrite: bool = False, fail_channel: str | None = None,
             fail_fraction: float = 0.7, fail_seed: int = 0, progress: bool = False, epoch_rule: str = "unanimous",
-            source_sfreq: float | None = None, source_rates: dict[str, float] | None = None) -> ConvertResult:
+            source_sfreq: float | None = None, source_rates: dict[str, float] | None = None,
+            strict: bool = False) -> ConvertResult:
     """Convert every recording in ``input_dir`` into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -364,7 +367,7 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
         seeded subjects the channel becomes white noise or zeros from a random time on.
     progress : bool
         Show a progress bar (only on a terminal).
-    epoch_rule, source_sfreq, source_rates :
+    epoch_rule, source_sfreq, source_rates, strict :
         As :class:`ConvertConfig` (``source_rates``: file name or stem -> Hz).
 
     Returns
@@ -383,7 +386,7 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
                         size=int(size), line_width=int(line_width), signals=bool(signals),
                         fail_channel=fail_channel, fail_fraction=float(fail_fraction), fail_seed=int(fail_seed),
                         epoch_rule=epoch_rule, source_sfreq=source_sfreq,
-                        source_rates=tuple((source_rates or {}).items()))
+                        source_rates=tuple((source_rates or {}).items()), strict=bool(strict))
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     if not input_dir.is_dir():
         raise FileNotFoundError(f"folder {str(input_dir)!r}: not found")
@@ -481,7 +484,7 @@ def _assemble(out_dir: Path, input_dir: Path, sources, cfg: ConvertConfig, plan:
     manifest = write_manifest(out_dir / MANIFEST, rows)
     meta = dict(cfg.settings())
     meta.update({
-        "eeg_vlm_version": __version__,
+        "eeg_vlm_version": __version__, "strict": cfg.strict,
         "image_mode": "L",
         "band_rows": [list(b) for b in band_rows(len(cfg.channels), cfg.size, cfg.style)],
         "n_epochs": len(rows),
@@ -548,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--source-sfreq", type=float, default=None, help=_help("source_sfreq"))
     ap.add_argument("--source-sfreq-table", default=None, metavar="FILE",
                     help="CSV 'file,sfreq' or JSON {file: Hz}: " + _help("source_rates"))
+    ap.add_argument("--strict", action="store_true", help=_help("strict"))
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each recording")
     return ap
@@ -564,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
                       line_width=args.line_width, signals=not args.no_signals, skip_bad=args.skip_bad,
                       overwrite=args.overwrite, fail_channel=args.fail_channel, fail_fraction=args.fail_fraction,
                       fail_seed=args.fail_seed, progress=not args.no_progress, epoch_rule=args.epoch_rule,
-                      source_sfreq=args.source_sfreq, source_rates=rates)
+                      source_sfreq=args.source_sfreq, source_rates=rates, strict=args.strict)
     except (ValueError, FileNotFoundError) as exc:
         print(f"eeg-vlm convert: error: {exc}", file=sys.stderr)
         return 1

@@ -67,21 +67,22 @@ class RecordingSource:
     night: str = ""
 
     def load(self, channels: Sequence[str] | None = None, source_sfreq: float | None = None,
-             source_rates: Mapping[str, float] | None = None) -> Recording:
+             source_rates: Mapping[str, float] | None = None, strict: bool = False) -> Recording:
         """Read the recording (only ``channels`` when given; DREAMS files hold one channel).
 
         ``source_rates`` (file name or stem -> Hz), then ``source_sfreq``, then the
         documented rate give the sampling rate of formats that do not store it (DREAMS
-        text files); the other formats ignore them.
+        text files); the other formats ignore them. ``strict`` refuses EDF files whose data
+        holds more records than their header says (see :func:`eeg_vlm.io.read_edf`).
         """
         if self.fmt == "sleep-edf":
-            return read_sleep_edf(self.paths[0], self.paths[1], channels=channels)
+            return read_sleep_edf(self.paths[0], self.paths[1], channels=channels, strict=strict)
         if self.fmt == "shhs":
-            return read_shhs(self.paths[0], self.paths[1], channels=channels)
+            return read_shhs(self.paths[0], self.paths[1], channels=channels, strict=strict)
         if self.fmt == "isruc":
-            return read_isruc(self.paths[0], self.paths[1], channels=channels)
+            return read_isruc(self.paths[0], self.paths[1], channels=channels, strict=strict)
         if self.fmt == "mass":
-            return read_mass(self.paths[0], self.paths[1], channels=channels)
+            return read_mass(self.paths[0], self.paths[1], channels=channels, strict=strict)
         if self.fmt == "dreams":
             table = dict(source_rates or {})
             rate = next((float(table[k]) for k in (self.paths[0].name, self.paths[0].stem) if k in table),
@@ -92,7 +93,7 @@ class RecordingSource:
             return recording
         if self.fmt == "edf":
             return read_edf(self.paths[0], channels=channels, subject=self.subject, night=self.night,
-                            record_id=self.record_id)
+                            record_id=self.record_id, strict=strict)
         raise ValueError(f"recording {self.record_id!r}: unknown format {self.fmt!r}")
 
 

@@ -298,11 +298,22 @@ def _parse_header(path: Path) -> _Header:
                    n_records, record_duration, signals)
 
 
-def _check_size(header: _Header, path: Path) -> int:
-    """Number of data records to read; a truncated file raises."""
+def _available(header: _Header, path: Path) -> int:
+    """Complete data records the file holds."""
+    record_bytes = sum(s.n_samples for s in header.signals) * header.width
+    return max(path.stat().st_size - header.header_bytes, 0) // record_bytes if record_bytes else 0
+
+
+def _check_size(header: _Header, path: Path, strict: bool = False) -> int:
+    """Number of data records to read: what the file holds.
+
+    A truncated file (fewer complete records than the header says) raises. A file holding
+    more records than the header says is read whole, with a warning naming both counts
+    (``strict`` refuses it instead): pyedflib would read only the header's count.
+    """
     record_bytes = sum(s.n_samples for s in header.signals) * header.width
     data_bytes = max(path.stat().st_size - header.header_bytes, 0)
-    available = data_bytes // record_bytes if record_bytes else 0
+    available = _available(header, path)
     if header.n_records == -1:
         return available
     if header.n_records > available:
@@ -311,26 +322,48 @@ def _check_size(header: _Header, path: Path) -> int:
             f"data section is truncated: header field 'number of data records' says {header.n_records}, "
             f"the file holds {available} complete records ({missing} bytes missing)"
         )
-    extra = data_bytes - header.n_records * record_bytes
+    if available > header.n_records:
+        what = (f"header field 'number of data records' says {header.n_records}, the file holds {available} "
+                f"complete records ({available * header.record_duration:g} s)")
+        if strict:
+            raise _FieldError(f"{what}; refused (strict)")
+        logger.warning("file %r: %s; reading all %d", str(path), what, available)
+    extra = data_bytes - available * record_bytes
     if extra:
         logger.warning("file %r: %d bytes after the last data record are ignored", str(path), extra)
-    return header.n_records
+    return available
 
 
-def _check_contiguous(keeping: list[float | None], record_duration: float) -> None:
-    """EDF+D: accept only data records that follow each other without gaps."""
-    first = keeping[0] or 0.0
-    for rec, stamp in enumerate(keeping):
-        if stamp is not None and abs(stamp - first - rec * record_duration) > 1e-3:
-            raise _FieldError(
-                f"EDF+D (discontinuous) data records with gaps are not supported: data record "
-                f"{rec + 1} starts at {stamp:g} s, {first + rec * record_duration:g} s expected"
-            )
+def _check_timing(keeping: list[float | None], record_duration: float, discontinuous: bool) -> None:
+    """EDF+ time-keeping stamps must agree with the header's record duration.
+
+    Records must follow each other without gaps (EDF+D gaps are not supported). Stamps
+    spaced at another duration than the header's (the header was edited, the stamps not)
+    are refused naming both: the sampling rates would be wrong.
+    """
+    stamps = [(rec, t) for rec, t in enumerate(keeping) if t is not None]
+    if len(stamps) < 2:
+        return
+    first = stamps[0][1] - stamps[0][0] * record_duration
+    bad = [(rec, t) for rec, t in stamps if abs(t - first - rec * record_duration) > 1e-3]
+    if not bad:
+        return
+    spacing = float(np.median(np.diff([t for _, t in stamps]) / np.diff([r for r, _ in stamps])))
+    if abs(spacing - record_duration) > 1e-3:
+        raise _FieldError(
+            f"EDF+ time-stamps contradict the header: data records are {spacing:g} s apart by their "
+            f"time-keeping annotations, header field 'duration of a data record' says {record_duration:g} s"
+        )
+    rec, stamp = bad[0]
+    kind = "EDF+D (discontinuous) data records with gaps are not supported" if discontinuous else \
+        "EDF+C data records are not contiguous"
+    raise _FieldError(f"{kind}: data record {rec + 1} starts at {stamp:g} s, "
+                      f"{first + rec * record_duration:g} s expected")
 
 
-def _open_raw(path: Path) -> _Source:
+def _open_raw(path: Path, strict: bool = False) -> _Source:
     header = _parse_header(path)
-    n_records = _check_size(header, path)
+    n_records = _check_size(header, path, strict)
     width, specs = header.width, header.signals
     record_bytes = sum(s.n_samples for s in specs) * width
     data = (np.memmap(path, dtype=np.uint8, mode="r", offset=header.header_bytes, shape=(n_records, record_bytes))
@@ -346,8 +379,8 @@ def _open_raw(path: Path) -> _Source:
             annotations.extend(items)
             if k == 0:
                 keeping.append(stamp)
-    if header.reserved[:5] in (b"EDF+D", b"BDF+D") and keeping:
-        _check_contiguous(keeping, header.record_duration)
+    if header.reserved[:4] in (b"EDF+", b"BDF+") and keeping:
+        _check_timing(keeping, header.record_duration, header.reserved[:5] in (b"EDF+D", b"BDF+D"))
 
     index = [i for i, s in enumerate(specs) if not s.annotation]
 
@@ -378,21 +411,37 @@ def _open_raw(path: Path) -> _Source:
 # --------------------------------------------------------------------------- public
 
 
-def _open(path: Path) -> _Source:
-    """pyedflib first; the tolerant reader for what it refuses; one clean error otherwise."""
+def _open(path: Path, strict: bool = False) -> _Source:
+    """pyedflib first; the tolerant reader for what it refuses; one clean error otherwise.
+
+    The data size is checked against the header before pyedflib sees the file: a
+    truncated file is refused here (pyedflib would print to stdout), and a file holding
+    more records than its header says goes to the tolerant reader, which reads them all.
+    """
+    try:
+        header: _Header | None = _parse_header(path)
+    except _FieldError:
+        header = None  # pyedflib may still read it; the tolerant reader will name the field
+    if header is not None and header.n_records != -1 and _available(header, path) != header.n_records:
+        return _open_raw_named(path, strict)  # truncated: refused; longer: read whole
     try:
         return _open_pyedflib(path)
     except Exception as first:  # noqa: BLE001 - pyedflib raises OSError/ValueError/others
         reason = str(first).replace(str(path), "").strip(" :")
-        try:
-            source = _open_raw(path)
-        except _FieldError as exc:
-            raise ValueError(f"file {str(path)!r}: {exc}") from first
-        except Exception as exc:  # noqa: BLE001 - never a raw traceback from deep inside
-            raise ValueError(f"file {str(path)!r}: unreadable EDF/BDF ({type(exc).__name__}: {exc})") from exc
+        source = _open_raw_named(path, strict, first)
         if not isinstance(first, _NeedsRawReader):
             logger.warning("file %r: pyedflib refused it (%s); read with the tolerant reader", str(path), reason)
         return source
+
+
+def _open_raw_named(path: Path, strict: bool, cause: BaseException | None = None) -> _Source:
+    """The tolerant reader, its problems worded as ``file '<path>': ...``."""
+    try:
+        return _open_raw(path, strict)
+    except _FieldError as exc:
+        raise ValueError(f"file {str(path)!r}: {exc}") from cause
+    except Exception as exc:  # noqa: BLE001 - never a raw traceback from deep inside
+        raise ValueError(f"file {str(path)!r}: unreadable EDF/BDF ({type(exc).__name__}: {exc})") from exc
 
 
 def _unique(labels: Sequence[str]) -> list[str]:
@@ -530,6 +579,7 @@ def read_edf(
     subject: str | None = None,
     night: str = "",
     record_id: str | None = None,
+    strict: bool = False,
 ) -> Recording:
     """Read an EDF, EDF+ or BDF file (any data-record length, per-channel rates).
 
@@ -542,6 +592,10 @@ def read_edf(
         loads every signal. Only the requested signals are read from disk.
     dataset, subject, night, record_id : str
         Identity of the recording; ``subject`` and ``record_id`` default to the file stem.
+    strict : bool
+        Refuse a file whose data section holds more records than the header's 'number of
+        data records' (by default all are read, with a warning naming both counts). A
+        truncated file (fewer) is always refused.
 
     Returns
     -------
@@ -560,7 +614,7 @@ def read_edf(
         for channels not in the file (listing those present).
     """
     path = check_file(path, "EDF file")
-    source = _open(path)
+    source = _open(path, strict)
     try:
         labels = _unique(source.labels)
         stem = _safe_id(path.stem)

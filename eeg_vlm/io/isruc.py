@@ -63,6 +63,7 @@ def read_isruc(
     stages_txt_path: str | Path | None = None,
     channels: Sequence[str] | None = None,
     scorer: int = 1,
+    strict: bool = False,
 ) -> Recording:
     """Read an ISRUC-Sleep night.
 
@@ -76,6 +77,9 @@ def read_isruc(
         Names or aliases to load; ``None`` loads all.
     scorer : {1, 2}
         Which expert's list to use when ``stages_txt_path`` is not given.
+    strict : bool
+        Refuse an EDF whose data holds more records than its header says (by default
+        they are read, with a warning).
 
     Returns
     -------
@@ -86,7 +90,7 @@ def read_isruc(
     txt = Path(stages_txt_path) if stages_txt_path is not None else isruc_stage_path(rec_path, scorer)
     scoring = read_isruc_stages(txt)
     recording = read_edf(rec_path, channels=channels, dataset="isruc", subject=rec_path.stem,
-                         record_id=rec_path.stem)
+                         record_id=rec_path.stem, strict=strict)
     recording.scoring = scoring
     recording.meta["hypnogram"] = txt
     return recording

@@ -29,7 +29,8 @@ def mass_record_id(psg_path: str | Path) -> str:
     return stem[: -len(" PSG")] if stem.endswith(" PSG") else stem
 
 
-def read_mass(psg_path: str | Path, base_path: str | Path, channels: Sequence[str] | None = None) -> Recording:
+def read_mass(psg_path: str | Path, base_path: str | Path, channels: Sequence[str] | None = None,
+              strict: bool = False) -> Recording:
     """Read a MASS night.
 
     Parameters
@@ -40,6 +41,9 @@ def read_mass(psg_path: str | Path, base_path: str | Path, channels: Sequence[st
         ``<id> Base.edf`` with the stage annotations.
     channels : sequence of str, optional
         Names or aliases to load; ``None`` loads all.
+    strict : bool
+        Refuse an EDF whose data holds more records than its header says (by default
+        they are read, with a warning).
 
     Returns
     -------
@@ -51,7 +55,7 @@ def read_mass(psg_path: str | Path, base_path: str | Path, channels: Sequence[st
     base_path = check_file(base_path, "MASS Base file")
     record_id = mass_record_id(psg_path)
     recording = read_edf(psg_path, channels=channels, dataset="mass", subject=record_id,
-                         record_id=record_id)
+                         record_id=record_id, strict=strict)
     scoring = read_edf_scoring(base_path, reference_start=recording.meta.get("start"))
     durations = np.unique(np.round(scoring.durations, 3))
     if len(durations) == 1:

@@ -94,7 +94,8 @@ def read_nsrr_scoring(xml_path: str | Path) -> Scoring:
     )
 
 
-def read_shhs(edf_path: str | Path, xml_path: str | Path, channels: Sequence[str] | None = None) -> Recording:
+def read_shhs(edf_path: str | Path, xml_path: str | Path, channels: Sequence[str] | None = None,
+              strict: bool = False) -> Recording:
     """Read an SHHS (or other NSRR) night.
 
     Parameters
@@ -105,6 +106,9 @@ def read_shhs(edf_path: str | Path, xml_path: str | Path, channels: Sequence[str
         The NSRR XML (``<stem>-nsrr.xml`` or ``<stem>.xml``).
     channels : sequence of str, optional
         Names or aliases to load; ``None`` loads all.
+    strict : bool
+        Refuse an EDF whose data holds more records than its header says (by default
+        they are read, with a warning).
 
     Returns
     -------
@@ -115,7 +119,7 @@ def read_shhs(edf_path: str | Path, xml_path: str | Path, channels: Sequence[str
     record_id, subject, night = shhs_identity(edf_path)
     scoring = read_nsrr_scoring(xml_path)
     recording = read_edf(edf_path, channels=channels, dataset="shhs", subject=subject, night=night,
-                         record_id=record_id)
+                         record_id=record_id, strict=strict)
     recording.scoring = scoring
     recording.meta["hypnogram"] = Path(xml_path)
     return recording

@@ -36,7 +36,7 @@ def sleep_edf_identity(psg_path: str | Path) -> tuple[str, str, str]:
 
 
 def read_sleep_edf(
-    psg_path: str | Path, hypnogram_path: str | Path, channels: Sequence[str] | None = None
+    psg_path: str | Path, hypnogram_path: str | Path, channels: Sequence[str] | None = None, strict: bool = False
 ) -> Recording:
     """Read a Sleep-EDF Expanded night.
 
@@ -50,6 +50,9 @@ def read_sleep_edf(
         refuses (ST7132JR: "EDF+ Recordingfield") are read by the tolerant reader.
     channels : sequence of str, optional
         Names or aliases to load; ``None`` loads all.
+    strict : bool
+        Refuse an EDF whose data holds more records than its header says (by default
+        they are read, with a warning).
 
     Returns
     -------
@@ -61,7 +64,7 @@ def read_sleep_edf(
     hypnogram_path = check_file(hypnogram_path, "Sleep-EDF hypnogram file")
     record_id, subject, night = sleep_edf_identity(psg_path)
     recording = read_edf(psg_path, channels=channels, dataset="sleep-edf", subject=subject,
-                         night=night, record_id=record_id)
+                         night=night, record_id=record_id, strict=strict)
     recording.scoring = read_edf_scoring(hypnogram_path, reference_start=recording.meta.get("start"),
                                          epoch_length=30.0)
     recording.meta["hypnogram"] = hypnogram_path
