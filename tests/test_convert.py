@@ -12,7 +12,7 @@ import pyedflib
 import pytest
 from PIL import Image
 
-import eeg_vlm.imaging.convert as conv
+import eeg_vlm.imaging.records as records
 from eeg_vlm.imaging.convert import ConvertConfig, convert, main, write_record
 from eeg_vlm.signals.epochs import Epochs
 from eeg_vlm.imaging.render import encode_png, render_epoch
@@ -137,13 +137,13 @@ def test_resume_after_a_crash_mid_record(psg, reference, tmp_path, monkeypatch):
             raise RuntimeError("killed")
         return encode_png(img)
 
-    monkeypatch.setattr(conv, "encode_png", flaky)
+    monkeypatch.setattr(records, "encode_png", flaky)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="killed"):
         convert(psg, out, channels=["Fpz-Cz"])
     assert not (out / "manifest.csv").exists() and not list((out / ".parts").glob("*.csv"))
     assert len(list((out / "images" / "SC4001E0").glob("*.png"))) == 59
-    monkeypatch.setattr(conv, "encode_png", encode_png)
+    monkeypatch.setattr(records, "encode_png", encode_png)
     convert(psg, out, channels=["Fpz-Cz"])
     assert _tree(out) == _tree(reference)
 

@@ -21,7 +21,6 @@ starts afresh).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import multiprocessing
@@ -30,275 +29,27 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, fields
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import fields
 from pathlib import Path
 
-import numpy as np
-
-from eeg_vlm.cli import configure_logging
 from eeg_vlm import __version__
-from eeg_vlm.checks import check_option
-from eeg_vlm.fileio import atomic_write, write_bytes_atomic, write_text_atomic
-from eeg_vlm.imaging.render import DEFAULT_SIZE, PNG_COMPRESS_LEVEL, STYLES, band_rows, encode_png, render_epoch
-from eeg_vlm.dataset.manifest import Row, read_manifest, sample_id, write_manifest
-from eeg_vlm.imaging.robustness import ChannelFailure, apply_channel_failure, plan_channel_failure
+from eeg_vlm.cli import configure_logging
+from eeg_vlm.dataset.manifest import Row, read_manifest, write_manifest
+from eeg_vlm.fileio import write_text_atomic
+from eeg_vlm.imaging.convert_config import (_ABSENT_KEYS, CONFIG_KEYS, CONVERT_JSON, MANIFEST, PARTS, ConvertConfig,
+                                            ConvertResult)
+from eeg_vlm.imaging.records import RecordTask, convert_record, write_record
+from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES, band_rows
+from eeg_vlm.imaging.robustness import ChannelFailure, plan_channel_failure
 from eeg_vlm.io.dreams import read_rate_table
 from eeg_vlm.signals.labels import EPOCH_RULES
 
 logger = logging.getLogger(__name__)
 
+# ConvertConfig / ConvertResult live in eeg_vlm.imaging.convert_config and write_record in
+# eeg_vlm.imaging.records; they are re-exported here, where users have imported them.
 __all__ = ["ConvertConfig", "ConvertResult", "convert", "write_record", "build_parser", "main"]
-
-MANIFEST = "manifest.csv"
-CONVERT_JSON = "convert.json"
-PARTS = ".parts"
-_SCALE_CHUNK = 128  # epochs scaled at once: bounds the float32 copy to ~1.5 MB per channel
-#: convert.json keys that must match for a rerun to resume instead of starting afresh.
-CONFIG_KEYS = ("channels", "style", "sfreq", "epoch_length", "trim_wake", "fmt", "size", "line_width",
-               "signals", "png_compress_level", "channel_failure", "epoch_rule", "source_sfreq", "source_rates")
-#: Values of keys a convert.json of an older version lacks (it was made with these).
-_ABSENT_KEYS = {"epoch_rule": "unanimous", "source_sfreq": None, "source_rates": {}}
-
-
-@dataclass(frozen=True)
-class ConvertConfig:
-    """Settings of one conversion (all of them land in ``convert.json``).
-
-    Attributes
-    ----------
-    channels : tuple of str
-        Channel names or aliases, in image (band) and signal order.
-    style : {'eeg-vlm', 'psg-llava'}
-        One channel over the whole image, or channels stacked in bands.
-    sfreq : float
-        Target sampling rate in Hz.
-    trim_wake : float or None
-        Minutes of wake kept around the sleep period; ``None`` keeps all epochs.
-    fmt : str
-        Dataset format for discovery (``'auto'``, ``'sleep-edf'``, ...).
-    size, line_width : int
-        Image side in pixels and stroke width.
-    signals : bool
-        Also write ``signals/<record_id>.npy``.
-    fail_channel : str or None
-        Channel that fails for a share of subjects (:mod:`eeg_vlm.imaging.robustness`).
-    fail_fraction : float
-        Share of subjects whose channel fails.
-    fail_seed : int
-        Seed of the failure plan.
-    epoch_rule, source_sfreq, source_rates, strict :
-        See the field help.
-    """
-
-    channels: tuple[str, ...] = ("Fpz-Cz",)
-    style: str = "eeg-vlm"
-    sfreq: float = 100.0
-    trim_wake: float | None = 30.0
-    fmt: str = "auto"
-    size: int = DEFAULT_SIZE
-    line_width: int = 1
-    signals: bool = True
-    fail_channel: str | None = None
-    fail_fraction: float = 0.7
-    fail_seed: int = 0
-    epoch_length: float = field(default=30.0, repr=False)
-    epoch_rule: str = field(default="unanimous", metadata={"help": (
-        "how finer scoring (DREAMS 5-s, MASS 20-s) makes a 30-s epoch: 'unanimous' (all parts agree) or "
-        "'majority' (AASM: the stage filling most of the epoch; a tie is dropped as ambiguous)")})
-    source_sfreq: float | None = field(default=None, metadata={"help": (
-        "sampling rate (Hz) of recordings whose files do not store it (DREAMS text files); default: the "
-        "dataset's documented rate")})
-    source_rates: tuple[tuple[str, float], ...] = field(default=(), metadata={"help": (
-        "per-file sampling rates (file name or stem, Hz) for such recordings; they win over source_sfreq")})
-    strict: bool = field(default=False, metadata={"help": (
-        "refuse an EDF whose data holds more records than its header says (default: read them all, warning)")})
-
-    def __post_init__(self) -> None:
-        channels = (self.channels,) if isinstance(self.channels, str) else tuple(self.channels)
-        object.__setattr__(self, "channels", channels)
-        if not channels:
-            raise ValueError("convert: at least one channel is needed")
-        if len(set(channels)) != len(channels):
-            raise ValueError(f"convert: channels repeat: {', '.join(channels)}")
-        check_option("style", self.style, STYLES, where="convert")
-        band_rows(len(channels), int(self.size), self.style)  # one channel for 'eeg-vlm', fits in size
-        if not self.sfreq > 0:
-            raise ValueError(f"convert: sfreq must be > 0 Hz, got {self.sfreq!r}")
-        if self.trim_wake is not None and self.trim_wake < 0:
-            raise ValueError(f"convert: trim_wake must be >= 0 minutes or None, got {self.trim_wake!r}")
-        if int(self.line_width) < 1:
-            raise ValueError(f"convert: line_width must be >= 1, got {self.line_width!r}")
-        if self.fail_channel is not None and self.fail_channel not in channels:
-            raise ValueError(
-                f"convert: fail channel {self.fail_channel!r} is not among the converted channels "
-                f"({', '.join(channels)}); a failing channel that is not drawn changes nothing"
-            )
-        if not 0.0 <= self.fail_fraction <= 1.0:
-            raise ValueError(f"convert: fail_fraction must be between 0 and 1, got {self.fail_fraction!r}")
-        check_option("epoch_rule", self.epoch_rule, EPOCH_RULES, where="convert")
-        if self.source_sfreq is not None and not self.source_sfreq > 0:
-            raise ValueError(f"convert: source_sfreq must be > 0 Hz, got {self.source_sfreq!r}")
-        rates = tuple(sorted(dict(self.source_rates).items()))
-        object.__setattr__(self, "source_rates", tuple((str(k), float(v)) for k, v in rates))
-        bad = [k for k, v in self.source_rates if not v > 0]
-        if bad:
-            raise ValueError(f"convert: source rates must be > 0 Hz; not for {', '.join(bad)}")
-
-    def settings(self) -> dict:
-        """The values compared between runs (:data:`CONFIG_KEYS`), JSON-ready."""
-        failure = None
-        if self.fail_channel is not None:
-            failure = {"channel": self.fail_channel, "fraction": float(self.fail_fraction), "seed": int(self.fail_seed)}
-        return {
-            "channels": list(self.channels), "style": self.style, "sfreq": float(self.sfreq),
-            "epoch_length": float(self.epoch_length),
-            "trim_wake": None if self.trim_wake is None else float(self.trim_wake), "fmt": self.fmt,
-            "size": int(self.size), "line_width": int(self.line_width), "signals": bool(self.signals),
-            "png_compress_level": PNG_COMPRESS_LEVEL, "channel_failure": failure, "epoch_rule": self.epoch_rule,
-            "source_sfreq": None if self.source_sfreq is None else float(self.source_sfreq),
-            "source_rates": dict(self.source_rates),
-        }
-
-
-@dataclass
-class ConvertResult:
-    """What :func:`convert` produced.
-
-    Attributes
-    ----------
-    manifest : Path
-        ``OUT_DIR/manifest.csv``.
-    n_epochs : int
-        Rows in the manifest.
-    records : list of str
-        Record ids in the manifest, in order.
-    converted : list of str
-        Record ids converted by this run (the others were finished by an earlier run).
-    skipped : list of dict
-        ``{"record_id", "files", "error"}`` per recording skipped with ``skip_bad``.
-    """
-
-    manifest: Path
-    n_epochs: int
-    records: list[str]
-    converted: list[str]
-    skipped: list[dict]
-
-
-# ----------------------------------------------------------------------------- one record
-def write_record(epochs, out_dir: str | Path, config: ConvertConfig, io_threads: int = 4) -> list[Row]:
-    """Render and write one recording's epochs; return its manifest rows.
-
-    Parameters
-    ----------
-    epochs : eeg_vlm.signals.epochs.Epochs
-        Epochs of one recording (data in µV, shape ``(n, C, T)``).
-    out_dir : path
-        Output folder; writes ``images/<record_id>/<epoch:06d>.png`` and, with
-        ``config.signals``, ``signals/<record_id>.npy``.
-    config : ConvertConfig
-        Style, size, line width.
-    io_threads : int
-        Threads writing image files while the next epochs render (creating a file is
-        mostly waiting on the disk); 0 writes inline.
-
-    Returns
-    -------
-    list of Row
-        In epoch order, split empty. The image of an epoch depends on its samples only.
-    """
-    from eeg_vlm.signals.epochs import minmax_scale
-
-    out_dir = Path(out_dir)
-    rid = epochs.record_id
-    (out_dir / "images" / rid).mkdir(parents=True, exist_ok=True)
-    rows: list[Row] = []
-    with ThreadPoolExecutor(max_workers=io_threads) if io_threads > 0 else contextlib.nullcontext() as pool:
-        pending: list[Future] = []
-        for start in range(0, len(epochs), _SCALE_CHUNK):
-            scaled = minmax_scale(epochs.data[start:start + _SCALE_CHUNK])  # (chunk, C, T) in [-1, 1]
-            for j, x in enumerate(scaled):
-                i = start + j
-                k = int(epochs.epoch[i])
-                rel = f"images/{rid}/{k:06d}.png"
-                png = encode_png(render_epoch(x, config.style, config.size, config.line_width))
-                if pool is None:
-                    write_bytes_atomic(out_dir / rel, png, durable=False)
-                else:
-                    pending.append(pool.submit(write_bytes_atomic, out_dir / rel, png, False))
-                rows.append(Row(sample_id(rid, k), epochs.dataset, epochs.subject, epochs.night, k,
-                                float(epochs.onset_s[i]), epochs.stages[i] or "", rel, ""))
-            for f in pending:  # surface write errors; bounds the queue to one chunk
-                f.result()
-            pending.clear()
-    if config.signals:
-        with atomic_write(out_dir / "signals" / f"{rid}.npy", "wb") as fh:
-            np.save(fh, np.ascontiguousarray(epochs.data, dtype=np.float32), allow_pickle=False)
-    return rows
-
-
-@dataclass(frozen=True)
-class _Task:
-    source: object  # eeg_vlm.io.RecordingSource (picklable)
-    input_dir: str
-    out_dir: str
-    config: ConvertConfig
-    failure: ChannelFailure | None
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return Path(path).resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _name_file(message: str, source) -> str:
-    """Make sure an error message names the recording's file."""
-    if any(str(p) in message or Path(p).name in message for p in source.paths):
-        return message
-    return f"file {str(source.paths[0])!r}: {message}"
-
-
-def _convert_one(task: _Task) -> dict:
-    """Worker: read, fail (optionally), epoch, render and write one recording.
-
-    Returns ``{"record_id", "error"}`` on a bad recording instead of raising, so that a
-    process pool reports it cleanly; other exceptions propagate.
-    """
-    from eeg_vlm.signals.epochs import make_epochs
-
-    src = task.source
-    out = Path(task.out_dir)
-    cfg = task.config
-    try:
-        rec = src.load(channels=list(cfg.channels), source_sfreq=cfg.source_sfreq,
-                       source_rates=dict(cfg.source_rates), strict=cfg.strict)
-        failure = None
-        if task.failure is not None:
-            rec, t_fail = apply_channel_failure(rec, task.failure)
-            failure = {"channel": task.failure.channel, "mode": task.failure.mode, "t_fail_s": t_fail}
-        ep = make_epochs(rec, list(cfg.channels), sfreq=cfg.sfreq, epoch_length=cfg.epoch_length,
-                         trim_wake=cfg.trim_wake, rule=cfg.epoch_rule)
-    except (ValueError, OSError, KeyError) as exc:  # unreadable file, missing channel, bad header
-        return {"record_id": src.record_id, "error": _name_file(str(exc), src),
-                "files": [_relative(p, Path(task.input_dir)) for p in src.paths]}
-    if len(ep) == 0:
-        logger.warning("%s: no epochs left (dropped %s, trimmed %d)", src.record_id, ep.dropped, ep.trimmed)
-    rows = write_record(ep, out, cfg)
-    info = {
-        "record_id": ep.record_id, "dataset": ep.dataset, "subject": ep.subject, "night": ep.night,
-        "files": [_relative(p, Path(task.input_dir)) for p in src.paths], "file_channels": list(ep.channels),
-        "n_epochs": len(ep), "stages": dict(sorted(Counter(r.stage or "unscored" for r in rows).items())),
-        "dropped": {k: int(v) for k, v in sorted(ep.dropped.items())}, "trimmed": int(ep.trimmed),
-        "coverage": dict(sorted(ep.coverage.items())),
-        "channel_failure": failure,
-    }
-    parts = out / PARTS
-    write_text_atomic(parts / f"{src.record_id}.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
-    write_manifest(parts / f"{src.record_id}.csv", rows)  # written last: the record is done
-    return {"record_id": src.record_id, "n_epochs": len(ep)}
 
 
 # ----------------------------------------------------------------------------- driver
@@ -412,7 +163,7 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
     todo = [s for s in sources if not done(s.record_id)]
     if len(todo) < len(sources):
         logger.info("resuming: %d of %d recordings already converted", len(sources) - len(todo), len(sources))
-    tasks = [_Task(s, str(input_dir), str(out_dir), cfg, plan.get(s.subject)) for s in todo]
+    tasks = [RecordTask(s, str(input_dir), str(out_dir), cfg, plan.get(s.subject)) for s in todo]
     results, errors = _run(tasks, int(workers), skip_bad, progress)
     skipped = list(errors)
     if errors and not skip_bad:
@@ -428,7 +179,7 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
     return _assemble(out_dir, input_dir, sources, cfg, plan, skipped, [s.record_id for s in sources if s.record_id in finished])
 
 
-def _run(tasks: list[_Task], workers: int, skip_bad: bool, progress: bool) -> tuple[list[dict], list[dict]]:
+def _run(tasks: list[RecordTask], workers: int, skip_bad: bool, progress: bool) -> tuple[list[dict], list[dict]]:
     """Run tasks in order (in process) or in a spawn pool; stop submitting after an error."""
     results: list[dict] = []
     errors: list[dict] = []
@@ -446,7 +197,7 @@ def _run(tasks: list[_Task], workers: int, skip_bad: bool, progress: bool) -> tu
     try:
         if workers == 1 or len(tasks) <= 1:
             for t in tasks:
-                handle(_convert_one(t))
+                handle(convert_record(t))
                 if errors and not skip_bad:
                     break
         else:
@@ -456,7 +207,7 @@ def _run(tasks: list[_Task], workers: int, skip_bad: bool, progress: bool) -> tu
                 queue = list(tasks)
                 while queue or pending:
                     while queue and len(pending) < 2 * workers and not (errors and not skip_bad):
-                        pending.add(pool.submit(_convert_one, queue.pop(0)))
+                        pending.add(pool.submit(convert_record, queue.pop(0)))
                     if errors and not skip_bad:
                         queue.clear()
                     if not pending:

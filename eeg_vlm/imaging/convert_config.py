@@ -1,0 +1,151 @@
+"""Settings of ``eeg-vlm convert`` (:class:`ConvertConfig`, recorded in ``convert.json``) and
+what a conversion returns (:class:`ConvertResult`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eeg_vlm.checks import check_option
+from eeg_vlm.imaging.render import DEFAULT_SIZE, PNG_COMPRESS_LEVEL, STYLES, band_rows
+from eeg_vlm.signals.labels import EPOCH_RULES
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ConvertConfig", "ConvertResult", "CONFIG_KEYS", "MANIFEST", "CONVERT_JSON", "PARTS"]
+
+MANIFEST = "manifest.csv"
+CONVERT_JSON = "convert.json"
+PARTS = ".parts"
+#: convert.json keys that must match for a rerun to resume instead of starting afresh.
+CONFIG_KEYS = ("channels", "style", "sfreq", "epoch_length", "trim_wake", "fmt", "size", "line_width",
+               "signals", "png_compress_level", "channel_failure", "epoch_rule", "source_sfreq", "source_rates")
+#: Values of keys a convert.json of an older version lacks (it was made with these).
+_ABSENT_KEYS = {"epoch_rule": "unanimous", "source_sfreq": None, "source_rates": {}}
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    """Settings of one conversion (all of them land in ``convert.json``).
+
+    Attributes
+    ----------
+    channels : tuple of str
+        Channel names or aliases, in image (band) and signal order.
+    style : {'eeg-vlm', 'psg-llava'}
+        One channel over the whole image, or channels stacked in bands.
+    sfreq : float
+        Target sampling rate in Hz.
+    trim_wake : float or None
+        Minutes of wake kept around the sleep period; ``None`` keeps all epochs.
+    fmt : str
+        Dataset format for discovery (``'auto'``, ``'sleep-edf'``, ...).
+    size, line_width : int
+        Image side in pixels and stroke width.
+    signals : bool
+        Also write ``signals/<record_id>.npy``.
+    fail_channel : str or None
+        Channel that fails for a share of subjects (:mod:`eeg_vlm.imaging.robustness`).
+    fail_fraction : float
+        Share of subjects whose channel fails.
+    fail_seed : int
+        Seed of the failure plan.
+    epoch_rule, source_sfreq, source_rates, strict :
+        See the field help.
+    """
+
+    channels: tuple[str, ...] = ("Fpz-Cz",)
+    style: str = "eeg-vlm"
+    sfreq: float = 100.0
+    trim_wake: float | None = 30.0
+    fmt: str = "auto"
+    size: int = DEFAULT_SIZE
+    line_width: int = 1
+    signals: bool = True
+    fail_channel: str | None = None
+    fail_fraction: float = 0.7
+    fail_seed: int = 0
+    epoch_length: float = field(default=30.0, repr=False)
+    epoch_rule: str = field(default="unanimous", metadata={"help": (
+        "how finer scoring (DREAMS 5-s, MASS 20-s) makes a 30-s epoch: 'unanimous' (all parts agree) or "
+        "'majority' (AASM: the stage filling most of the epoch; a tie is dropped as ambiguous)")})
+    source_sfreq: float | None = field(default=None, metadata={"help": (
+        "sampling rate (Hz) of recordings whose files do not store it (DREAMS text files); default: the "
+        "dataset's documented rate")})
+    source_rates: tuple[tuple[str, float], ...] = field(default=(), metadata={"help": (
+        "per-file sampling rates (file name or stem, Hz) for such recordings; they win over source_sfreq")})
+    strict: bool = field(default=False, metadata={"help": (
+        "refuse an EDF whose data holds more records than its header says (default: read them all, warning)")})
+
+    def __post_init__(self) -> None:
+        channels = (self.channels,) if isinstance(self.channels, str) else tuple(self.channels)
+        object.__setattr__(self, "channels", channels)
+        if not channels:
+            raise ValueError("convert: at least one channel is needed")
+        if len(set(channels)) != len(channels):
+            raise ValueError(f"convert: channels repeat: {', '.join(channels)}")
+        check_option("style", self.style, STYLES, where="convert")
+        band_rows(len(channels), int(self.size), self.style)  # one channel for 'eeg-vlm', fits in size
+        if not self.sfreq > 0:
+            raise ValueError(f"convert: sfreq must be > 0 Hz, got {self.sfreq!r}")
+        if self.trim_wake is not None and self.trim_wake < 0:
+            raise ValueError(f"convert: trim_wake must be >= 0 minutes or None, got {self.trim_wake!r}")
+        if int(self.line_width) < 1:
+            raise ValueError(f"convert: line_width must be >= 1, got {self.line_width!r}")
+        if self.fail_channel is not None and self.fail_channel not in channels:
+            raise ValueError(
+                f"convert: fail channel {self.fail_channel!r} is not among the converted channels "
+                f"({', '.join(channels)}); a failing channel that is not drawn changes nothing"
+            )
+        if not 0.0 <= self.fail_fraction <= 1.0:
+            raise ValueError(f"convert: fail_fraction must be between 0 and 1, got {self.fail_fraction!r}")
+        check_option("epoch_rule", self.epoch_rule, EPOCH_RULES, where="convert")
+        if self.source_sfreq is not None and not self.source_sfreq > 0:
+            raise ValueError(f"convert: source_sfreq must be > 0 Hz, got {self.source_sfreq!r}")
+        rates = tuple(sorted(dict(self.source_rates).items()))
+        object.__setattr__(self, "source_rates", tuple((str(k), float(v)) for k, v in rates))
+        bad = [k for k, v in self.source_rates if not v > 0]
+        if bad:
+            raise ValueError(f"convert: source rates must be > 0 Hz; not for {', '.join(bad)}")
+
+    def settings(self) -> dict:
+        """The values compared between runs (:data:`CONFIG_KEYS`), JSON-ready."""
+        failure = None
+        if self.fail_channel is not None:
+            failure = {"channel": self.fail_channel, "fraction": float(self.fail_fraction), "seed": int(self.fail_seed)}
+        return {
+            "channels": list(self.channels), "style": self.style, "sfreq": float(self.sfreq),
+            "epoch_length": float(self.epoch_length),
+            "trim_wake": None if self.trim_wake is None else float(self.trim_wake), "fmt": self.fmt,
+            "size": int(self.size), "line_width": int(self.line_width), "signals": bool(self.signals),
+            "png_compress_level": PNG_COMPRESS_LEVEL, "channel_failure": failure, "epoch_rule": self.epoch_rule,
+            "source_sfreq": None if self.source_sfreq is None else float(self.source_sfreq),
+            "source_rates": dict(self.source_rates),
+        }
+
+
+@dataclass
+class ConvertResult:
+    """What :func:`convert` produced.
+
+    Attributes
+    ----------
+    manifest : Path
+        ``OUT_DIR/manifest.csv``.
+    n_epochs : int
+        Rows in the manifest.
+    records : list of str
+        Record ids in the manifest, in order.
+    converted : list of str
+        Record ids converted by this run (the others were finished by an earlier run).
+    skipped : list of dict
+        ``{"record_id", "files", "error"}`` per recording skipped with ``skip_bad``.
+    """
+
+    manifest: Path
+    n_epochs: int
+    records: list[str]
+    converted: list[str]
+    skipped: list[dict]
