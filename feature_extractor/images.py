@@ -46,14 +46,18 @@ class ImageTransform:
     def __call__(self, path: str | Path) -> torch.Tensor:
         try:
             with Image.open(path) as img:
-                img = img.convert("RGB" if self.in_chans == 3 else "L")
-                if img.size != (self.image_size, self.image_size):
-                    img = img.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
-                arr = np.asarray(img, dtype=np.float32) / 255.0  # (S, S) or (S, S, 3)
+                return self.from_image(img)
         except FileNotFoundError:
             raise FileNotFoundError(f"image {str(path)!r}: not found") from None
         except OSError as exc:
             raise ValueError(f"image {str(path)!r}: cannot be read ({exc})") from None
+
+    def from_image(self, img: Image.Image) -> torch.Tensor:
+        """The same transform on an image already in memory (e.g. a masked copy)."""
+        img = img.convert("RGB" if self.in_chans == 3 else "L")
+        if img.size != (self.image_size, self.image_size):
+            img = img.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
+        arr = np.asarray(img, dtype=np.float32) / 255.0  # (S, S) or (S, S, 3)
         if arr.ndim == 2:
             arr = arr[:, :, None]
         arr = (arr - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)

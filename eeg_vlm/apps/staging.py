@@ -99,7 +99,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
                 batch_size: int = 32, device: str = "auto", cot_variant: str = "none",
                 score_template: str = "Sleep stage: {label}", conv_mode: str = "llava_v1",
                 context: str = "none", transitions: str | Path | None = None,
-                progress: bool = False) -> StageResult:
+                progress: bool = False, explain: bool = False) -> StageResult:
     """Stage one night (see the module docstring).
 
     Parameters
@@ -134,6 +134,9 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         Transitions file for ``'hmm'`` (default: the shipped Sleep-EDF-197 matrix).
     progress : bool
         Progress bars.
+    explain : bool
+        Also write feature-ablation heatmaps of every epoch into ``out/explain``
+        (:func:`eeg_vlm.explain.run.explain_night`).
 
     Raises
     ------
@@ -205,6 +208,13 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         result.scores = _scores(truth, stages, hypnogram)
     title = f"{rec.record_id} ({'LLaVA label scoring' if llava else 'vision module'})"
     result.files += _figures(out, ep.epoch, stages, probs, truth, title, ep_length)
+    if explain:
+        from eeg_vlm.explain.run import explain_night
+
+        result.files += explain_night(out / "explain", ids, images, ckpt, truths=truth, llava=llava,
+                                      llava_base=llava_base, cot=cot_variant, channels=settings.channels,
+                                      stacked=settings.style == "psg-llava", score_template=score_template,
+                                      conv_mode=conv_mode, device=str(dev), progress=progress)
     summary = {
         "edf": str(edf), "record_id": rec.record_id, "n_epochs": len(hyp), "start_s": float(start),
         "model": {"vision": str(ckpt), "llava": llava, "llava_base": llava_base},
@@ -282,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     ctx.add_argument("--transitions", default=None,
                      help="transitions file for --context hmm (default: the shipped Sleep-EDF-197 matrix; build "
                           "one with eeg-vlm transitions)")
+    ap.add_argument("--explain", action="store_true",
+                    help="also write feature-ablation heatmaps of every epoch into OUT/explain (eeg-vlm explain)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each step")
     return ap
@@ -300,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
             channels=args.channels, style=args.style, sfreq=args.sfreq, size=args.size, line_width=args.line_width,
             start=args.start, duration=args.duration, hypnogram=args.hypnogram, batch_size=args.batch_size,
             device=args.device, cot_variant=args.cot, score_template=args.score_template, conv_mode=args.conv_mode,
-            context=args.context, transitions=args.transitions, progress=not args.no_progress and sys.stderr.isatty())
+            context=args.context, transitions=args.transitions, progress=not args.no_progress and sys.stderr.isatty(),
+            explain=args.explain)
     except (ValueError, FileNotFoundError) as exc:
         print(f"eeg-vlm stage: error: {exc}", file=sys.stderr)
         return 1
