@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from eeg_vlm.evaluation.plots import _figure
+from eeg_vlm.evaluation.plots import new_figure as _figure
 from eeg_vlm.explain.attribution import keep_top, upsample
 
 logger = logging.getLogger(__name__)
