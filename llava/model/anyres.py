@@ -28,7 +28,7 @@ follows upstream.
 
 from __future__ import annotations
 
-import json
+import ast
 import logging
 import math
 from collections.abc import Sequence
@@ -50,15 +50,15 @@ Size = tuple[int, int]  # (width, height) in pixels
 
 
 def parse_grid_pinpoints(pinpoints: Any, tile: int | None = None) -> list[Size]:
-    """``image_grid_pinpoints`` (a list of [width, height], or its JSON text) as a list of (w, h).
-
-    With ``tile`` given, every side must be a positive multiple of it.
+    """``image_grid_pinpoints`` (a list of [width, height], or its text: JSON or upstream's
+    ``[(336, 672), ...]``) as a list of (w, h). With ``tile`` given, every side must be a
+    positive multiple of it.
     """
     if isinstance(pinpoints, str):
         try:
-            pinpoints = json.loads(pinpoints)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"image_grid_pinpoints: not a JSON list of [width, height]: {pinpoints!r}") from err
+            pinpoints = ast.literal_eval(pinpoints.strip())  # literals only: never runs code
+        except (ValueError, SyntaxError) as err:
+            raise ValueError(f"image_grid_pinpoints: not a list of [width, height]: {pinpoints!r}") from err
     if not isinstance(pinpoints, (list, tuple)) or not pinpoints:
         raise ValueError(f"image_grid_pinpoints: expected a non-empty list of [width, height], got {pinpoints!r}")
     out = []

@@ -91,9 +91,11 @@ def test_pack_tiles_counts_match_the_formula():
 def test_errors_name_the_problem():
     with pytest.raises(ValueError, match=r"entry \[300, 672\] is not a multiple of the tile size 336"):
         parse_grid_pinpoints([[300, 672]], tile=336)
-    with pytest.raises(ValueError, match=r"not a JSON list"):
+    with pytest.raises(ValueError, match=r"not a list of \[width, height\]"):
         parse_grid_pinpoints("(1x1),(2x2)")
-    assert parse_grid_pinpoints("[[336, 672]]") == [(336, 672)]
+    with pytest.raises(ValueError, match=r"not a list of \[width, height\]"):
+        parse_grid_pinpoints("__import__('os')")
+    assert parse_grid_pinpoints("[[336, 672]]") == parse_grid_pinpoints("[(336, 672)]") == [(336, 672)]
     with pytest.raises(ValueError, match=r"needs 1 \+ 2x1 tiles.*got 2 tile"):
         pack_tiles(torch.randn(2, 576, 4), (500, 300), V16, 336, "spatial_unpad", torch.zeros(4))
     with pytest.raises(ValueError, match=r"'mm_patch_merge_type'.*'unpad'"):
