@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eeg_vlm.imaging.convert import main
+
+sys.path.insert(0, str(Path(__file__).parent / "io"))
+from edf_files import write_edf  # noqa: E402
 
 STAGES = {5: "W", 4: "REM", 3: "N1", 2: "N2", 1: "N3", 0: "N3"}
 
@@ -64,3 +75,89 @@ def test_dreams_from_the_cli_with_a_stated_rate(shared_data, tmp_path, capsys):
                  "--workers", "1", "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "excerpt2.txt" in err and "360000 values at 100 Hz last 3600 s" in err and "agree at 200 Hz" in err
+
+
+def _edf(path: Path, seconds: float, stages: list[str] | None = None, sfreq: float = 100.0, data=None) -> Path:
+    """A one-channel EDF+ ('EEG Fpz-Cz', µV) with 30-s stage annotations."""
+    x = np.random.default_rng(len(path.name)).normal(0, 20, int(seconds * sfreq)) if data is None else data
+    notes = [(30.0 * i, 30.0, f"Sleep stage {s}") for i, s in enumerate(stages or [])]
+    return write_edf(path, {"EEG Fpz-Cz": (x, sfreq)}, notes)
+
+
+def test_output_that_is_a_file_is_one_line(tmp_path, capsys):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    _edf(inp / "a.edf", 60, ["W", "2"])
+    (tmp_path / "out.txt").write_text("x")
+    assert main([str(inp), str(tmp_path / "out.txt"), "--workers", "1", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "out.txt' : " not in err and "Traceback" not in err
+    assert re.search(r"folder '.*out\.txt': output folder exists as a file", err)
+    assert main([str(inp / "a.edf"), str(tmp_path / "o"), "--workers", "1", "--no-progress"]) == 1
+    assert "a.edf': is a file; give the folder" in capsys.readouterr().err
+
+
+def test_recording_shorter_than_one_epoch_is_an_error_or_a_counted_skip(tmp_path, capsys):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    _edf(inp / "good.edf", 90, ["W", "2", "2"])
+    _edf(inp / "tiny.edf", 20, ["W"])
+    assert main([str(inp), str(tmp_path / "o"), "--workers", "1", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "tiny.edf': shorter than one 30-s epoch (20 s of 'EEG Fpz-Cz')" in err
+    assert main([str(inp), str(tmp_path / "o2"), "--workers", "1", "--no-progress", "--skip-bad"]) == 0
+    meta = json.loads((tmp_path / "o2" / "convert.json").read_text())
+    assert [s["record_id"] for s in meta["skipped"]] == ["tiny"] and meta["n_epochs"] == 3
+    assert "shorter than one 30-s epoch" in meta["skipped"][0]["error"]
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_pool_workers_exit_when_the_parent_is_killed(tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for i in range(6):
+        _edf(inp / f"n{i}.edf", 600, ["W"] * 20)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "eeg_vlm", "convert", str(inp), str(tmp_path / "out"),
+                             "--workers", "2", "--no-progress", "--trim-wake", "none"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers: set[int] = set()
+        while time.monotonic() < deadline and proc.poll() is None:
+            workers = {c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()}
+            if len(workers) == 2:
+                break
+            time.sleep(0.05)
+        assert len(workers) == 2, "the pool did not start"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.1)
+        assert not any(_alive(w) for w in workers), "pool workers outlived their parent"
+    finally:
+        proc.kill()
+        for w in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(w, signal.SIGKILL)

@@ -23,13 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import fields
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from eeg_vlm.imaging.convert_config import (_ABSENT_KEYS, CONFIG_KEYS, CONVERT_J
 from eeg_vlm.imaging.records import RecordTask, convert_record, write_record
 from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES, band_rows
 from eeg_vlm.imaging.robustness import ChannelFailure, plan_channel_failure
+from eeg_vlm.pool import process_pool
 from eeg_vlm.io.dreams import read_rate_table
 from eeg_vlm.signals.labels import EPOCH_RULES
 
@@ -139,8 +139,13 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
                         epoch_rule=epoch_rule, source_sfreq=source_sfreq,
                         source_rates=tuple((source_rates or {}).items()), strict=bool(strict))
     input_dir, out_dir = Path(input_dir), Path(out_dir)
+    if input_dir.exists() and not input_dir.is_dir():
+        raise ValueError(f"folder {str(input_dir)!r}: is a file; give the folder that holds the recordings")
     if not input_dir.is_dir():
         raise FileNotFoundError(f"folder {str(input_dir)!r}: not found")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"folder {str(out_dir)!r}: output folder exists as a file; give a folder (new or earlier "
+                         "output)")
     if int(workers) < 1:
         raise ValueError(f"convert: workers must be >= 1, got {workers!r}")
     sources = find_recordings(input_dir, fmt=fmt)
@@ -201,8 +206,7 @@ def _run(tasks: list[RecordTask], workers: int, skip_bad: bool, progress: bool) 
                 if errors and not skip_bad:
                     break
         else:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+            with process_pool(min(workers, len(tasks))) as pool:  # workers exit if this process dies
                 pending: set[Future] = set()
                 queue = list(tasks)
                 while queue or pending:

@@ -224,7 +224,8 @@ def make_epochs(
     Raises
     ------
     ValueError
-        For unknown channels (listing those present), bad rates or epoch lengths.
+        For unknown channels (listing those present), bad rates or epoch lengths, and a
+        signal shorter than one epoch.
     """
     names = [channels] if isinstance(channels, str) else list(channels)
     if not names:
@@ -241,6 +242,10 @@ def make_epochs(
     chans = [recording.channels[lab] for lab in labels_in_file]
     lengths = [_resampled_length(len(c.data), c.sfreq, sfreq) for c in chans]
     n_available = min(lengths)
+    if n_available < n_times:
+        shortest = min(chans, key=lambda c: c.duration)
+        raise ValueError(f"{recording.where}: shorter than one {epoch_length:g}-s epoch ({shortest.duration:g} s of "
+                         f"{shortest.name!r})")
 
     if recording.scoring is None:
         n = int(n_available // n_times)
