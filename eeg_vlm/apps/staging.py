@@ -47,6 +47,7 @@ from eeg_vlm.fileio import write_text_atomic
 from eeg_vlm.hypnogram.files import Hypnogram, write_hypnogram_csv, write_hypnogram_edf
 from eeg_vlm.hypnogram.statistics import SleepStatistics, format_statistics, sleep_statistics
 from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES
+from eeg_vlm.imaging.scaling import DEFAULT_UV_RANGE, SCALINGS
 from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class StageResult:
 def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, llava: str | None = None,
                 llava_base: str | None = None, channels: Sequence[str] | None = None, style: str | None = None,
                 sfreq: float | None = None, size: int | None = None, line_width: int | None = None,
-                start: float = 0.0, duration: float | None = None, hypnogram: str | Path | None = None,
+                scaling: str | None = None, uv_range: float | None = None, start: float = 0.0, duration: float | None = None, hypnogram: str | Path | None = None,
                 batch_size: int = 32, device: str = "auto", cot_variant: str = "none",
                 score_template: str = "Sleep stage: {label}", conv_mode: str = "llava_v1",
                 context: str = "none", transitions: str | Path | None = None,
@@ -113,8 +114,9 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     llava, llava_base : str, optional
         LLaVA checkpoint (and the base a LoRA checkpoint was trained from): stage by label
         scoring on the vision module's features instead of the vision module's own head.
-    channels, style, sfreq, size, line_width : optional
-        Image settings when the vision model does not record them (see :func:`render_settings`).
+    channels, style, sfreq, size, line_width, scaling, uv_range : optional
+        Image settings when the vision model does not record them (see :func:`render_settings`);
+        a value that contradicts the recorded one is an error.
     start, duration : float
         Seconds from the file start where staging begins, and how long (default: to the end).
     hypnogram : path, optional
@@ -149,6 +151,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     from eeg_vlm.context.hmm import CONTEXTS, night_context
     from eeg_vlm.context.transitions import load_transitions
     from eeg_vlm.imaging.convert import ConvertConfig, write_record
+    from eeg_vlm.imaging.records import clipped_share
     from eeg_vlm.signals.epochs import make_epochs
     from feature_extractor.checkpoint import find_checkpoint, load_model
     from feature_extractor.runtime import resolve_device
@@ -162,7 +165,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         load_transitions(transitions)
     ckpt = find_checkpoint(vision_model)
     meta = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
-    settings = render_settings(meta, ckpt, channels, style, sfreq, size, line_width)
+    settings = render_settings(meta, ckpt, channels, style, sfreq, size, line_width, scaling, uv_range)
     logger.info("image settings (%s): %s", settings.source, settings)
     dev = resolve_device(device)
     model, mconf, _ = load_model(ckpt, dev)
@@ -177,7 +180,8 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         raise ValueError(f"file {str(edf)!r}: shorter than one 30-s epoch after --start {start:g} s")
     onsets = ep.onset_s + float(start)
     cfg = ConvertConfig(channels=settings.channels, style=settings.style, sfreq=settings.sfreq, trim_wake=None,
-                        size=settings.size, line_width=settings.line_width, signals=False)
+                        size=settings.size, line_width=settings.line_width, signals=False,
+                        scaling=settings.scaling, uv_range=settings.uv_range or DEFAULT_UV_RANGE)
     rows = write_record(ep, out, cfg)
     images = [out / r.image for r in rows]
     ids = [r.sample_id for r in rows]
@@ -217,6 +221,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
                                       conv_mode=conv_mode, device=str(dev), progress=progress)
     summary = {
         "edf": str(edf), "record_id": rec.record_id, "n_epochs": len(hyp), "start_s": float(start),
+        "clipped_share": clipped_share(ep.data, cfg),
         "model": {"vision": str(ckpt), "llava": llava, "llava_base": llava_base},
         "context": {"mode": context, "transitions": trans_source or None},
         "image_settings": dataclasses.asdict(settings), "statistics": stats.as_dict(), "scores": result.scores,
@@ -274,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     img.add_argument("--sfreq", type=float, default=None, help="sampling rate of the drawn signal in Hz (100)")
     img.add_argument("--size", type=int, default=None, help=f"image side in pixels ({DEFAULT_SIZE})")
     img.add_argument("--line-width", type=int, default=None, help="stroke width in pixels (1)")
+    img.add_argument("--scaling", choices=SCALINGS, default=None,
+                     help="µV to pixels: minmax per epoch (the papers') or fixed gain (minmax)")
+    img.add_argument("--uv-range", type=float, default=None,
+                     help=f"fixed gain: ±this many µV fill the image ({DEFAULT_UV_RANGE:g})")
     ap.add_argument("--start", type=float, default=0.0, help="seconds from the file start where staging begins (0)")
     ap.add_argument("--duration", type=float, default=None, help="seconds to stage (default: to the end of the file)")
     ap.add_argument("--batch-size", type=int, default=32, help="images or questions per forward pass (32)")
@@ -310,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         res = stage_night(
             args.edf, args.vision_model, args.out, llava=args.llava, llava_base=args.llava_base,
             channels=args.channels, style=args.style, sfreq=args.sfreq, size=args.size, line_width=args.line_width,
+            scaling=args.scaling, uv_range=args.uv_range,
             start=args.start, duration=args.duration, hypnogram=args.hypnogram, batch_size=args.batch_size,
             device=args.device, cot_variant=args.cot, score_template=args.score_template, conv_mode=args.conv_mode,
             context=args.context, transitions=args.transitions, progress=not args.no_progress and sys.stderr.isatty(),

@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES
+from eeg_vlm.imaging.scaling import DEFAULT_UV_RANGE, check_scaling
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["RenderSettings", "render_settings", "read_night", "truth_for_epochs"]
 
-_DEFAULTS = {"channels": ("Fpz-Cz",), "style": "eeg-vlm", "sfreq": 100.0, "size": DEFAULT_SIZE, "line_width": 1}
+_DEFAULTS = {"channels": ("Fpz-Cz",), "style": "eeg-vlm", "sfreq": 100.0, "size": DEFAULT_SIZE, "line_width": 1,
+             "scaling": "minmax", "uv_range": None}
 
 @dataclass(frozen=True)
 class RenderSettings:
@@ -36,6 +38,10 @@ class RenderSettings:
         Sampling rate of the drawn signal in Hz.
     size, line_width : int
         Image side and stroke width in pixels.
+    scaling : str
+        ``'minmax'`` or ``'fixed'`` (:mod:`eeg_vlm.imaging.scaling`).
+    uv_range : float or None
+        Half-range of the fixed gain in µV (``None`` with min-max).
     source : str
         Where the values come from: a ``convert.json`` path, or ``'flags'``.
     """
@@ -45,6 +51,8 @@ class RenderSettings:
     sfreq: float
     size: int
     line_width: int
+    scaling: str = "minmax"
+    uv_range: float | None = None
     source: str = "flags"
 
 
@@ -66,7 +74,8 @@ def _recorded_convert_json(vision_model: Path, train_meta: dict) -> Path | None:
 
 def render_settings(vision_meta: dict, vision_model: str | Path, channels: Sequence[str] | None = None,
                     style: str | None = None, sfreq: float | None = None, size: int | None = None,
-                    line_width: int | None = None) -> RenderSettings:
+                    line_width: int | None = None, scaling: str | None = None,
+                    uv_range: float | None = None) -> RenderSettings:
     """Image settings: the training images' (from ``convert.json``) when recorded, else flags.
 
     Parameters
@@ -76,25 +85,36 @@ def render_settings(vision_meta: dict, vision_model: str | Path, channels: Seque
         training manifest).
     vision_model : path
         The checkpoint folder (relative manifest paths are also tried from it).
-    channels, style, sfreq, size, line_width : optional
-        Values given on the command line (``None``: not given).
+    channels, style, sfreq, size, line_width, scaling, uv_range : optional
+        Values given on the command line (``None``: not given). A model trained before
+        scaling was recorded was trained on min-max images.
 
     Raises
     ------
     ValueError
         A given value contradicts the recorded one (the model would see other pictures
-        than it learned from).
+        than it learned from), e.g. ``scaling='fixed'`` for a model trained on min-max images.
     """
     given = {"channels": tuple(channels) if channels else None, "style": style,
-             "sfreq": None if sfreq is None else float(sfreq), "size": size, "line_width": line_width}
+             "sfreq": None if sfreq is None else float(sfreq), "size": size, "line_width": line_width,
+             "scaling": scaling, "uv_range": None if uv_range is None else float(uv_range)}
+    if scaling == "fixed" and uv_range is None:
+        given["uv_range"] = DEFAULT_UV_RANGE
+    if scaling == "minmax" and uv_range is not None:
+        raise ValueError(f"stage: --uv-range {uv_range:g} needs --scaling fixed")
     path = _recorded_convert_json(Path(vision_model), vision_meta)
     recorded: dict = {}
     if path is not None:
         meta = json.loads(path.read_text(encoding="utf-8"))
         recorded = {"channels": tuple(meta["channels"]), "style": meta["style"], "sfreq": float(meta["sfreq"]),
-                    "size": int(meta["size"]), "line_width": int(meta.get("line_width", 1))}
+                    "size": int(meta["size"]), "line_width": int(meta.get("line_width", 1)),
+                    "scaling": str(meta.get("scaling", "minmax")),
+                    "uv_range": None if meta.get("uv_range") is None else float(meta["uv_range"])}
+        if given["uv_range"] is not None and given["scaling"] is None:
+            given["scaling"] = "fixed"
         def show(v) -> str:
-            return " ".join(v) if isinstance(v, tuple) else f"{v:g}" if isinstance(v, float) else str(v)
+            return (" ".join(v) if isinstance(v, tuple) else f"{v:g}" if isinstance(v, float) else
+                    "none" if v is None else str(v))
 
         clash = [f"--{k.replace('_', '-')} {show(given[k])} (trained on {show(recorded[k])})"
                  for k in recorded if given[k] is not None and given[k] != recorded[k]]
@@ -104,6 +124,7 @@ def render_settings(vision_meta: dict, vision_model: str | Path, channels: Seque
     values = {k: recorded.get(k, given[k] if given[k] is not None else _DEFAULTS[k]) for k in _DEFAULTS}
     if values["style"] not in STYLES:
         raise ValueError(f"stage: style {values['style']!r} is not one of {', '.join(STYLES)}")
+    check_scaling(values["scaling"], values["uv_range"], "stage")
     return RenderSettings(source=str(path) if path is not None else "flags", **values)
 
 

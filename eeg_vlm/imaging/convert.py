@@ -40,6 +40,7 @@ from eeg_vlm.imaging.convert_config import (_ABSENT_KEYS, CONFIG_KEYS, CONVERT_J
                                             ConvertResult)
 from eeg_vlm.imaging.records import RecordTask, convert_record, write_record
 from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES, band_rows
+from eeg_vlm.imaging.scaling import DEFAULT_UV_RANGE, SCALINGS
 from eeg_vlm.imaging.robustness import ChannelFailure, plan_channel_failure
 from eeg_vlm.pool import process_pool
 from eeg_vlm.io.dreams import read_rate_table
@@ -95,7 +96,7 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
             skip_bad: bool = False, overwrite: bool = False, fail_channel: str | None = None,
             fail_fraction: float = 0.7, fail_seed: int = 0, progress: bool = False, epoch_rule: str = "unanimous",
             source_sfreq: float | None = None, source_rates: dict[str, float] | None = None,
-            strict: bool = False) -> ConvertResult:
+            strict: bool = False, scaling: str = "minmax", uv_range: float = DEFAULT_UV_RANGE) -> ConvertResult:
     """Convert every recording in ``input_dir`` into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -120,6 +121,8 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
         Show a progress bar (only on a terminal).
     epoch_rule, source_sfreq, source_rates, strict :
         As :class:`ConvertConfig` (``source_rates``: file name or stem -> Hz).
+    scaling, uv_range :
+        As :class:`ConvertConfig`: min-max per epoch, or a fixed gain of ``±uv_range`` µV.
 
     Returns
     -------
@@ -137,7 +140,8 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
                         size=int(size), line_width=int(line_width), signals=bool(signals),
                         fail_channel=fail_channel, fail_fraction=float(fail_fraction), fail_seed=int(fail_seed),
                         epoch_rule=epoch_rule, source_sfreq=source_sfreq,
-                        source_rates=tuple((source_rates or {}).items()), strict=bool(strict))
+                        source_rates=tuple((source_rates or {}).items()), strict=bool(strict), scaling=scaling,
+                        uv_range=float(uv_range))
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     if input_dir.exists() and not input_dir.is_dir():
         raise ValueError(f"folder {str(input_dir)!r}: is a file; give the folder that holds the recordings")
@@ -247,6 +251,10 @@ def _assemble(out_dir: Path, input_dir: Path, sources, cfg: ConvertConfig, plan:
         "records": records,
         "skipped": sorted(skipped, key=lambda e: e["record_id"]),
     })
+    if cfg.scaling == "fixed":  # share of all samples clipped, weighted by each record's epochs
+        n = sum(r.get("n_epochs", 0) for r in records.values())
+        meta["clipped_share"] = round(sum((r.get("clipped_share") or 0.0) * r.get("n_epochs", 0)
+                                          for r in records.values()) / n, 6) if n else 0.0
     if cfg.fail_channel is not None:  # which subjects fail and how; per-night t_fail_s in records
         meta["channel_failure_subjects"] = {
             k: {"mode": v.mode, "t_fail_fraction": v.t_fail_fraction, "seed": v.seed} for k, v in plan.items()}
@@ -294,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="processes, one recording each (default: %(default)s)")
     ap.add_argument("--size", type=int, default=DEFAULT_SIZE, help="image side in pixels (default: %(default)s)")
     ap.add_argument("--line-width", type=int, default=1, help="stroke width in pixels (default: %(default)s)")
+    ap.add_argument("--scaling", choices=SCALINGS, default="minmax", help=_help("scaling") + " (default: %(default)s)")
+    ap.add_argument("--uv-range", type=float, default=DEFAULT_UV_RANGE,
+                    help=_help("uv_range") + " (default: %(default)s)")
     ap.add_argument("--no-signals", action="store_true", help="do not write signals/<record_id>.npy")
     ap.add_argument("--skip-bad", action="store_true", help="skip unreadable recordings and report them")
     ap.add_argument("--overwrite", action="store_true", help="delete earlier output in OUT_DIR and start afresh")
@@ -323,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                       line_width=args.line_width, signals=not args.no_signals, skip_bad=args.skip_bad,
                       overwrite=args.overwrite, fail_channel=args.fail_channel, fail_fraction=args.fail_fraction,
                       fail_seed=args.fail_seed, progress=not args.no_progress, epoch_rule=args.epoch_rule,
-                      source_sfreq=args.source_sfreq, source_rates=rates, strict=args.strict)
+                      source_sfreq=args.source_sfreq, source_rates=rates, strict=args.strict, scaling=args.scaling,
+                      uv_range=args.uv_range)
     except (ValueError, FileNotFoundError) as exc:
         print(f"eeg-vlm convert: error: {exc}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from eeg_vlm.checks import check_option
 from eeg_vlm.imaging.render import DEFAULT_SIZE, PNG_COMPRESS_LEVEL, STYLES, band_rows
+from eeg_vlm.imaging.scaling import DEFAULT_UV_RANGE, check_scaling
 from eeg_vlm.signals.labels import EPOCH_RULES
 
 logger = logging.getLogger(__name__)
@@ -21,9 +22,11 @@ CONVERT_JSON = "convert.json"
 PARTS = ".parts"
 #: convert.json keys that must match for a rerun to resume instead of starting afresh.
 CONFIG_KEYS = ("channels", "style", "sfreq", "epoch_length", "trim_wake", "fmt", "size", "line_width",
-               "signals", "png_compress_level", "channel_failure", "epoch_rule", "source_sfreq", "source_rates")
+               "signals", "png_compress_level", "channel_failure", "epoch_rule", "source_sfreq", "source_rates",
+               "scaling", "uv_range")
 #: Values of keys a convert.json of an older version lacks (it was made with these).
-_ABSENT_KEYS = {"epoch_rule": "unanimous", "source_sfreq": None, "source_rates": {}}
+_ABSENT_KEYS = {"epoch_rule": "unanimous", "source_sfreq": None, "source_rates": {}, "scaling": "minmax",
+                "uv_range": None}
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,8 @@ class ConvertConfig:
         Share of subjects whose channel fails.
     fail_seed : int
         Seed of the failure plan.
-    epoch_rule, source_sfreq, source_rates, strict :
-        See the field help.
+    epoch_rule, source_sfreq, source_rates, strict, scaling, uv_range :
+        See the field help (:mod:`eeg_vlm.imaging.scaling` for the scalings).
     """
 
     channels: tuple[str, ...] = ("Fpz-Cz",)
@@ -78,6 +81,11 @@ class ConvertConfig:
         "per-file sampling rates (file name or stem, Hz) for such recordings; they win over source_sfreq")})
     strict: bool = field(default=False, metadata={"help": (
         "refuse an EDF whose data holds more records than its header says (default: read them all, warning)")})
+    scaling: str = field(default="minmax", metadata={"help": (
+        "µV to pixels: 'minmax' stretches each epoch of each channel to its band (the papers'); 'fixed' maps "
+        "±uv_range µV to the band for every epoch, clipping beyond")})
+    uv_range: float = field(default=DEFAULT_UV_RANGE, metadata={"help": (
+        "half-range of the fixed gain in µV: the band spans -uv_range .. +uv_range (scaling 'fixed' only)")})
 
     def __post_init__(self) -> None:
         channels = (self.channels,) if isinstance(self.channels, str) else tuple(self.channels)
@@ -109,6 +117,7 @@ class ConvertConfig:
         bad = [k for k, v in self.source_rates if not v > 0]
         if bad:
             raise ValueError(f"convert: source rates must be > 0 Hz; not for {', '.join(bad)}")
+        check_scaling(self.scaling, self.uv_range, "convert")
 
     def settings(self) -> dict:
         """The values compared between runs (:data:`CONFIG_KEYS`), JSON-ready."""
@@ -122,7 +131,8 @@ class ConvertConfig:
             "size": int(self.size), "line_width": int(self.line_width), "signals": bool(self.signals),
             "png_compress_level": PNG_COMPRESS_LEVEL, "channel_failure": failure, "epoch_rule": self.epoch_rule,
             "source_sfreq": None if self.source_sfreq is None else float(self.source_sfreq),
-            "source_rates": dict(self.source_rates),
+            "source_rates": dict(self.source_rates), "scaling": self.scaling,
+            "uv_range": float(self.uv_range) if self.scaling == "fixed" else None,
         }
 
 

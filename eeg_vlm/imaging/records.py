@@ -22,12 +22,23 @@ from eeg_vlm.fileio import atomic_write, write_bytes_atomic, write_text_atomic
 from eeg_vlm.imaging.convert_config import PARTS, ConvertConfig
 from eeg_vlm.imaging.render import encode_png, render_epoch
 from eeg_vlm.imaging.robustness import ChannelFailure, apply_channel_failure
+from eeg_vlm.imaging.scaling import scale_epochs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["write_record", "RecordTask", "convert_record"]
+__all__ = ["write_record", "RecordTask", "convert_record", "clipped_share"]
 
 _SCALE_CHUNK = 128  # epochs scaled at once: bounds the float32 copy to ~1.5 MB per channel
+
+
+def clipped_share(data: np.ndarray, config: ConvertConfig) -> float | None:
+    """Share of samples beyond ``±uv_range`` (``None`` for min-max scaling), 6 decimals."""
+    if config.scaling != "fixed":
+        return None
+    n = 0
+    for start in range(0, len(data), _SCALE_CHUNK):
+        n += scale_epochs(data[start:start + _SCALE_CHUNK], config.scaling, config.uv_range)[1]
+    return round(n / data.size, 6) if data.size else 0.0
 
 
 def write_record(epochs, out_dir: str | Path, config: ConvertConfig, io_threads: int = 4) -> list[Row]:
@@ -51,8 +62,6 @@ def write_record(epochs, out_dir: str | Path, config: ConvertConfig, io_threads:
     list of Row
         In epoch order, split empty. The image of an epoch depends on its samples only.
     """
-    from eeg_vlm.signals.epochs import minmax_scale
-
     out_dir = Path(out_dir)
     rid = epochs.record_id
     (out_dir / "images" / rid).mkdir(parents=True, exist_ok=True)
@@ -60,7 +69,8 @@ def write_record(epochs, out_dir: str | Path, config: ConvertConfig, io_threads:
     with ThreadPoolExecutor(max_workers=io_threads) if io_threads > 0 else contextlib.nullcontext() as pool:
         pending: list[Future] = []
         for start in range(0, len(epochs), _SCALE_CHUNK):
-            scaled = minmax_scale(epochs.data[start:start + _SCALE_CHUNK])  # (chunk, C, T) in [-1, 1]
+            scaled, _ = scale_epochs(epochs.data[start:start + _SCALE_CHUNK], config.scaling,
+                                     config.uv_range)  # (chunk, C, T) in [-1, 1]
             for j, x in enumerate(scaled):
                 i = start + j
                 k = int(epochs.epoch[i])
@@ -136,7 +146,7 @@ def convert_record(task: RecordTask) -> dict:
         "n_epochs": len(ep), "stages": dict(sorted(Counter(r.stage or "unscored" for r in rows).items())),
         "dropped": {k: int(v) for k, v in sorted(ep.dropped.items())}, "trimmed": int(ep.trimmed),
         "coverage": dict(sorted(ep.coverage.items())),
-        "channel_failure": failure,
+        "channel_failure": failure, "clipped_share": clipped_share(ep.data, cfg),
     }
     parts = out / PARTS
     write_text_atomic(parts / f"{src.record_id}.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
