@@ -28,28 +28,26 @@ import filecmp
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import numpy as np
-
+from eeg_vlm.checks import safe_join
 from eeg_vlm.cli import configure_logging
-from eeg_vlm.reasoning import cot
-from eeg_vlm.checks import check_option, safe_join
-from eeg_vlm.reasoning.detectors import describe_epochs
-from eeg_vlm.fileio import write_text_atomic
 from eeg_vlm.dataset.manifest import Row, read_manifest
+from eeg_vlm.fileio import write_text_atomic
+from eeg_vlm.reasoning import cot
+from eeg_vlm.reasoning.build_config import LINK_MODES, BuildConfig, BuildResult, select_rows
+from eeg_vlm.reasoning.signal_answers import generated_answers, read_convert_json
 
 logger = logging.getLogger(__name__)
 
+# BuildConfig, BuildResult and select_rows live in eeg_vlm.reasoning.build_config; the
+# rationales from signals in eeg_vlm.reasoning.signal_answers. Re-exported here.
 __all__ = [
     "FT_JSON",
     "FT_IDS",
@@ -79,111 +77,6 @@ EVAL_IDS = "eeg_eval.ids.json"
 EVAL_IMAGES = "eeg_images_eval"
 BUILD_JSON = "build_data.json"
 IMAGE_TAG = "<image>"
-LINK_MODES: tuple[str, ...] = ("hard", "copy")
-CONVERT_JSON = "convert.json"
-
-
-@dataclass
-class BuildConfig:
-    """Settings of one ``build-data`` run.
-
-    Attributes
-    ----------
-    manifest : Path
-        The ``manifest.csv``; images, ``signals/`` and ``convert.json`` lie beside it.
-    out_dir : Path
-        Output folder (default ``sleep_data``).
-    cot : str
-        ``'stagewise'`` (default), ``'single'`` or ``'none'``: the training answers and
-        the question's reasoning instruction.
-    rationales : Path or None
-        JSON lines ``{"sample_id", "text"}`` replacing the generated answers; every
-        training sample needs one, ending with the final line of its labelled stage.
-    train_split, eval_split : tuple of str
-        Split values (``train``, ``val``, ``test``, fold numbers) of the training and the
-        evaluation rows; ``('rest',)`` = every split row not in the other set,
-        ``('all',)`` = every row, ``('none',)`` = write no such file.
-    eeg_channel : str or None
-        The EEG channel the rationales measure (default: the first EEG-like channel).
-    link : str
-        ``'hard'`` links images into the image folders (copies across file systems) or
-        ``'copy'``.
-    workers : int
-        Processes measuring the records' signals (one record each); 1 = in this process.
-    """
-
-    manifest: Path
-    out_dir: Path = Path("sleep_data")
-    cot: str = "stagewise"
-    rationales: Path | None = None
-    train_split: tuple[str, ...] = ("train",)
-    eval_split: tuple[str, ...] = ("test",)
-    eeg_channel: str | None = None
-    link: str = "hard"
-    workers: int = 1
-
-    def __post_init__(self) -> None:
-        self.manifest = Path(self.manifest)
-        self.out_dir = Path(self.out_dir)
-        self.rationales = Path(self.rationales) if self.rationales is not None else None
-        self.train_split = _split_spec(self.train_split, "train_split")
-        self.eval_split = _split_spec(self.eval_split, "eval_split")
-        check_option("cot", self.cot, cot.COT_VARIANTS, where="build-data")
-        check_option("link", self.link, LINK_MODES, where="build-data")
-        if int(self.workers) < 1:
-            raise ValueError(f"build-data: workers must be >= 1, got {self.workers!r}")
-        if self.train_split == ("none",) and self.eval_split == ("none",):
-            raise ValueError("build-data: train_split and eval_split are both 'none'; nothing to build")
-        if self.train_split == ("rest",) and self.eval_split in (("rest",), ("all",), ("none",)):
-            raise ValueError(f"build-data: train_split 'rest' needs named eval splits, got {','.join(self.eval_split)!r}")
-        if self.eval_split == ("rest",) and self.train_split in (("rest",), ("all",), ("none",)):
-            raise ValueError(f"build-data: eval_split 'rest' needs named train splits, got {','.join(self.train_split)!r}")
-
-
-@dataclass
-class BuildResult:
-    """What :func:`build_data` wrote.
-
-    Attributes
-    ----------
-    out_dir : Path
-        The output folder.
-    train_ids, eval_ids : list of str
-        Sample ids in file order (empty when that part was not built).
-    files : list of Path
-        Every json/jsonl/sidecar file written.
-    images : dict of str to int
-        Images linked/copied per folder, and ``'kept'`` ones already up to date.
-    """
-
-    out_dir: Path
-    train_ids: list[str] = field(default_factory=list)
-    eval_ids: list[str] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-    images: dict[str, int] = field(default_factory=dict)
-
-
-def _split_spec(value: str | Sequence[str], name: str) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else list(value)
-    parts = tuple(p.strip() for item in items for p in str(item).split(",") if p.strip())
-    if not parts:
-        raise ValueError(f"build-data: {name} is empty; give split values such as 'train', 'test' or '3'")
-    special = {"rest", "all", "none"} & set(parts)
-    if special and len(parts) > 1:
-        raise ValueError(f"build-data: {name} {','.join(parts)!r} mixes {sorted(special)[0]!r} with other splits")
-    return parts
-
-
-def select_rows(rows: Sequence[Row], spec: tuple[str, ...], other: tuple[str, ...]) -> list[Row]:
-    """The rows of a split spec, in manifest order (see :class:`BuildConfig`)."""
-    if spec == ("none",):
-        return []
-    if spec == ("all",):
-        return list(rows)
-    if spec == ("rest",):
-        return [r for r in rows if r.split and r.split not in other]
-    wanted = set(spec)
-    return [r for r in rows if r.split in wanted]
 
 
 def image_name(row: Row) -> str:
@@ -209,112 +102,6 @@ def eval_record(sample_id: str, image: str, question: str, stage: str) -> dict:
     if stage:
         rec["stage"] = stage
     return rec
-
-
-# ----------------------------------------------------------------------------- inputs
-
-
-def _read_convert_json(manifest: Path) -> dict:
-    path = manifest.parent / CONVERT_JSON
-    if not path.is_file():
-        return {}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"file {str(path)!r}: not valid JSON ({exc.msg})") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"file {str(path)!r}: expected a JSON object")
-    return meta
-
-
-def _signal_settings(meta: dict, manifest: Path) -> tuple[list[str], float]:
-    where = f"file {str(manifest.parent / CONVERT_JSON)!r}"
-    if not meta:
-        raise FileNotFoundError(
-            f"{where}: not found; the rationales need its channel names and sampling rate "
-            f"(written by 'eeg-vlm convert'; or use --cot none or --rationales)"
-        )
-    channels, sfreq = meta.get("channels"), meta.get("sfreq")
-    if not isinstance(channels, list) or not channels or not all(isinstance(c, str) for c in channels):
-        raise ValueError(f"{where}: 'channels' must be a non-empty list of names, got {channels!r}")
-    if not isinstance(sfreq, (int, float)) or not sfreq > 0:
-        raise ValueError(f"{where}: 'sfreq' must be a positive number, got {sfreq!r}")
-    return channels, float(sfreq)
-
-
-@dataclass(frozen=True)
-class _RecordTask:
-    """One record's rationale job (picklable, for a process pool)."""
-
-    path: str
-    sample_ids: tuple[str, ...]  # every row of the record, in manifest order (= signal rows)
-    stages: tuple[str, ...]
-    wanted: tuple[bool, ...]
-    channels: tuple[str, ...]
-    sfreq: float
-    variant: str
-    eeg_channel: str | None
-
-
-def _record_answers(task: _RecordTask) -> dict[str, str]:
-    """Rationales of the wanted rows of one record, reasoned from its signals."""
-    data = np.load(task.path, mmap_mode="r", allow_pickle=False)
-    descs = describe_epochs(np.asarray(data, dtype=np.float32), list(task.channels), task.sfreq, eeg=task.eeg_channel)
-    return {
-        sid: cot.rationale(desc, stage, task.variant, key=sid)
-        for sid, stage, want, desc in zip(task.sample_ids, task.stages, task.wanted, descs)
-        if want
-    }
-
-
-def _record_tasks(rows: Sequence[Row], train: Sequence[Row], config: BuildConfig, meta: dict) -> list[_RecordTask]:
-    """One task per record with training rows; signals files are checked here, before any work."""
-    channels, sfreq = _signal_settings(meta, config.manifest)
-    by_record: dict[str, list[Row]] = defaultdict(list)
-    for r in rows:
-        by_record[r.record_id].append(r)
-    wanted = {r.sample_id for r in train}
-    tasks = []
-    for rid in dict.fromkeys(r.record_id for r in train):
-        record_rows = by_record[rid]
-        path = config.manifest.parent / "signals" / f"{rid}.npy"
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"signals file {str(path)!r}: not found; needed for the {config.cot!r} rationales of record "
-                f"{rid!r} (run 'eeg-vlm convert' without --no-signals, or use --cot none or --rationales)"
-            )
-        try:
-            data = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
-            raise ValueError(f"signals file {str(path)!r}: not a plain .npy array ({exc})") from None
-        if data.ndim != 3 or data.shape[0] != len(record_rows) or data.shape[1] != len(channels):
-            raise ValueError(
-                f"signals file {str(path)!r}: shape {tuple(data.shape)}, but the manifest has {len(record_rows)} "
-                f"rows of record {rid!r} and convert.json {len(channels)} channels; expected "
-                f"({len(record_rows)}, {len(channels)}, n_samples)"
-            )
-        tasks.append(_RecordTask(
-            str(path), tuple(r.sample_id for r in record_rows), tuple(r.stage for r in record_rows),
-            tuple(r.sample_id in wanted for r in record_rows), tuple(channels), sfreq, config.cot, config.eeg_channel,
-        ))
-    return tasks
-
-
-def _generated_answers(rows: Sequence[Row], train: Sequence[Row], config: BuildConfig, meta: dict) -> dict[str, str]:
-    """Rationales for the ``train`` rows, reasoned from each record's signals."""
-    if config.cot == "none":
-        return {r.sample_id: cot.rationale(None, r.stage, "none") for r in train}
-    tasks = _record_tasks(rows, train, config, meta)
-    answers: dict[str, str] = {}
-    if config.workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            answers.update(_record_answers(task))
-        return answers
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(config.workers, len(tasks)), mp_context=ctx) as pool:
-        for part in pool.map(_record_answers, tasks):
-            answers.update(part)
-    return answers
 
 
 def _check_images(rows: Sequence[Row], manifest: Path, folder: str) -> list[tuple[Path, str]]:
@@ -398,43 +185,13 @@ def build_data(config: BuildConfig) -> BuildResult:
     """
     manifest = config.manifest
     rows = read_manifest(manifest)
-    train = select_rows(rows, config.train_split, config.eval_split)
-    evals = select_rows(rows, config.eval_split, config.train_split)
-    present = sorted({r.split or "(empty)" for r in rows})
-    for name, spec, chosen in (("train", config.train_split, train), ("eval", config.eval_split, evals)):
-        if spec != ("none",) and not chosen:
-            raise ValueError(
-                f"manifest {str(manifest)!r}: no rows for {name} split {','.join(spec)!r}; splits present: "
-                f"{', '.join(present)} (assign splits with 'eeg-vlm split')"
-            )
-    both = {r.sample_id for r in train} & {r.sample_id for r in evals}
-    if both:
-        raise ValueError(f"manifest {str(manifest)!r}: {len(both)} samples are in both sets, e.g. {sorted(both)[0]!r}")
-    shared = {r.subject for r in train} & {r.subject for r in evals}
-    if shared:
-        logger.warning("%d subjects have epochs in both sets (e.g. %r): results will not be subject-wise",
-                       len(shared), sorted(shared)[0])
-    for r in train:
-        if not r.stage:
-            raise ValueError(f"manifest {str(manifest)!r}, sample {r.sample_id!r}: training rows need a stage; it is empty")
-
+    train, evals = _chosen_rows(rows, config)
     train_images = _check_images(train, manifest, FT_IMAGES)
     eval_images = _check_images(evals, manifest, EVAL_IMAGES)
-    meta = _read_convert_json(manifest)
+    meta = read_convert_json(manifest)
     channels = meta.get("channels") if isinstance(meta.get("channels"), list) else []
     question = cot.question(config.cot, channels)
-    answers: dict[str, str] = {}
-    if train:
-        if config.rationales is not None:
-            answers = cot.load_rationales(config.rationales, {r.sample_id: r.stage for r in rows if r.stage})
-            missing = [r.sample_id for r in train if r.sample_id not in answers]
-            if missing:
-                raise ValueError(
-                    f"rationales file {str(config.rationales)!r}: no rationale for {len(missing)} of {len(train)} "
-                    f"training samples, e.g. {', '.join(repr(s) for s in missing[:3])}"
-                )
-        else:
-            answers = _generated_answers(rows, train, config, meta)
+    answers = _answers(rows, train, config, meta) if train else {}
 
     out = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -457,9 +214,57 @@ def build_data(config: BuildConfig) -> BuildResult:
         write_text_atomic(out / EVAL_JSONL, "".join(line + "\n" for line in lines))
         result.eval_ids = [r.sample_id for r in evals]
         result.files += [out / EVAL_JSONL, _write_ids(out / EVAL_IDS, result.eval_ids)]
-    summary = {
-        "manifest": manifest.name,
-        "manifest_sha256": _sha256(manifest),
+    write_text_atomic(out / BUILD_JSON, json.dumps(_summary(config, question, train, evals), indent=2,
+                                                   sort_keys=True, ensure_ascii=False) + "\n")
+    result.files.append(out / BUILD_JSON)
+    logger.info("build-data: %d training and %d evaluation samples in %s", len(train), len(evals), out)
+    return result
+
+
+def _chosen_rows(rows: list[Row], config: BuildConfig) -> tuple[list[Row], list[Row]]:
+    """The training and evaluation rows; both non-empty when asked for, disjoint, training rows labelled."""
+    manifest = config.manifest
+    train = select_rows(rows, config.train_split, config.eval_split)
+    evals = select_rows(rows, config.eval_split, config.train_split)
+    present = sorted({r.split or "(empty)" for r in rows})
+    for name, spec, chosen in (("train", config.train_split, train), ("eval", config.eval_split, evals)):
+        if spec != ("none",) and not chosen:
+            raise ValueError(
+                f"manifest {str(manifest)!r}: no rows for {name} split {','.join(spec)!r}; splits present: "
+                f"{', '.join(present)} (assign splits with 'eeg-vlm split')"
+            )
+    both = {r.sample_id for r in train} & {r.sample_id for r in evals}
+    if both:
+        raise ValueError(f"manifest {str(manifest)!r}: {len(both)} samples are in both sets, e.g. {sorted(both)[0]!r}")
+    shared = {r.subject for r in train} & {r.subject for r in evals}
+    if shared:
+        logger.warning("%d subjects have epochs in both sets (e.g. %r): results will not be subject-wise",
+                       len(shared), sorted(shared)[0])
+    for r in train:
+        if not r.stage:
+            raise ValueError(f"manifest {str(manifest)!r}, sample {r.sample_id!r}: training rows need a stage; it is empty")
+    return train, evals
+
+
+def _answers(rows: list[Row], train: list[Row], config: BuildConfig, meta: dict) -> dict[str, str]:
+    """The training answers: external rationales (every training sample needs one) or generated."""
+    if config.rationales is None:
+        return generated_answers(rows, train, config, meta)
+    answers = cot.load_rationales(config.rationales, {r.sample_id: r.stage for r in rows if r.stage})
+    missing = [r.sample_id for r in train if r.sample_id not in answers]
+    if missing:
+        raise ValueError(
+            f"rationales file {str(config.rationales)!r}: no rationale for {len(missing)} of {len(train)} "
+            f"training samples, e.g. {', '.join(repr(s) for s in missing[:3])}"
+        )
+    return answers
+
+
+def _summary(config: BuildConfig, question: str, train: list[Row], evals: list[Row]) -> dict:
+    """``build_data.json``: the settings and counts of this build."""
+    return {
+        "manifest": config.manifest.name,
+        "manifest_sha256": _sha256(config.manifest),
         "cot": config.cot,
         "rationales": None if config.rationales is None else config.rationales.name,
         "rationales_sha256": None if config.rationales is None else _sha256(config.rationales),
@@ -472,10 +277,6 @@ def build_data(config: BuildConfig) -> BuildResult:
         "train_stages": dict(sorted(Counter(r.stage for r in train).items())),
         "eval_stages": dict(sorted(Counter(r.stage or "unscored" for r in evals).items())),
     }
-    write_text_atomic(out / BUILD_JSON, json.dumps(summary, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    result.files.append(out / BUILD_JSON)
-    logger.info("build-data: %d training and %d evaluation samples in %s", len(train), len(evals), out)
-    return result
 
 
 # ----------------------------------------------------------------------------- CLI
