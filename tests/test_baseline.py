@@ -67,4 +67,5 @@ def test_image_and_signal_rows_train_on_the_same_epochs_and_fill_table1(converte
     assert "Signal based (this run) | TinySleepNet (tiny)" in table and "Foundation (this run) | CBraMod (tiny)" in table
     assert "TinySleepNet | " in table  # the published row beside ours
     assert "subject-wise (this run)" in table
-    assert "TinySleepNet (tiny): Table 3 preset 'tinysleepnet', full training; tiny CPU configuration" in table
+    assert ("TinySleepNet (tiny): Table 3 preset 'tinysleepnet' with batch size 8, epochs 1, full training; "
+            "tiny CPU configuration") in table

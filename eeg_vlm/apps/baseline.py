@@ -4,6 +4,7 @@
     eeg-vlm baseline tinysleepnet --manifest conv/manifest.csv --out runs/tinysleepnet
     eeg-vlm baseline maxvit --manifest conv/manifest.csv --out runs/maxvit --init-weights maxvit_base.safetensors
     eeg-vlm report --baseline runs/tinysleepnet --baseline runs/maxvit --out report
+    eeg-vlm baseline all --manifest conv/manifest.csv --out runs --tiny     # every row + runs/report
 
 Image rows train a :mod:`feature_extractor` backbone on the epoch images, signal and
 foundation rows a :mod:`signal_models` network on the epochs' raw signals; both read the
@@ -61,7 +62,7 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in (
              {"widths": [8, 16, 16, 32], "layers": [1, 2, 2, 1]}),
     Baseline("swin", "Swin-ViT", "Image based", "swin_base", "swin",
              {"embed_dim": 16, "depths": [1, 1, 1, 1], "num_heads": [1, 2, 2, 4], "window_size": 2}),
-    Baseline("vim", "ViM", "Image based", "vim_base", "vim", {"embed_dim": 32, "depth": 4, "patch_size": 8}),
+    Baseline("vim", "ViM", "Image based", "vim_base", "vim", {"embed_dim": 32, "depth": 4, "patch_size": 16}),
     Baseline("vit", "ViT", "Image based", "vit_base", "vit",
              {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}),
     Baseline("multisleepnet", "MultiSleepNet", "Signal based", "multisleepnet", "multisleepnet"),
@@ -131,17 +132,40 @@ def run_baseline(args: argparse.Namespace) -> dict[str, Any]:
     metrics = json.loads((Path(args.out) / "metrics.json").read_text(encoding="utf-8"))
     info = {"name": b.name, "row": b.row, "group": b.group, "input": b.input, "model": b.model, "preset": b.preset,
             "strategy": strategy, "tiny": bool(args.tiny), "split": args.split, "manifest": str(args.manifest),
-            "predictions": f"predictions_{args.split}.csv", "scores": metrics.get(args.split)}
+            "predictions": f"predictions_{args.split}.csv", "scores": metrics.get(args.split),
+            "overrides": {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "weight_decay")
+                          if getattr(args, k) is not None}}
     from feature_extractor.files import write_json_atomic
 
     write_json_atomic(Path(args.out) / "baseline.json", info)
     return info
 
 
+def run_all(args: argparse.Namespace) -> list[str]:
+    """Every row into ``args.out/<name>``, then ``eeg-vlm report`` on them into ``args.out/report``."""
+    from eeg_vlm.evaluation.report import main as report_main
+
+    done, failed = [], []
+    for name in BASELINES:
+        one = argparse.Namespace(**{**vars(args), "name": name, "out": str(Path(args.out) / name)})
+        try:
+            run_baseline(one)
+            done.append(one.out)
+        except (ValueError, FileNotFoundError) as exc:
+            logger.warning("baseline %s failed: %s", name, exc)
+            failed.append(f"{name}: {exc}")
+    argv = ["--out", str(Path(args.out) / "report"), "--manifest", args.manifest, "--no-plots"]
+    for out in done:
+        argv += ["--baseline", out]
+    if done and report_main(argv) != 0:
+        failed.append("report: see the message above")
+    return failed
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eeg-vlm baseline", description="Train and evaluate one PSG-LLaVA Table 1 "
                                 "baseline (image, signal or EEG foundation model) with its Table 3 settings.")
-    p.add_argument("name", nargs="?", help="baseline (see --list)")
+    p.add_argument("name", nargs="?", help="baseline (see --list), or 'all': every row, then the Table 1 report in OUT/report")
     p.add_argument("--list", action="store_true", help="print every baseline with its input and Table 3 preset")
     p.add_argument("--manifest", help="manifest.csv of a converted dataset (images and signals) with splits")
     p.add_argument("--out", help="output folder")
@@ -174,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = [f"--{k} is required" for k in ("manifest", "out") if not getattr(args, k)]
     if not args.name:
         problems.insert(0, "give a baseline name (see --list)")
-    elif args.name not in BASELINES:
+    elif args.name not in BASELINES and args.name != "all":
         from eeg_vlm.checks import suggest
 
         problems.insert(0, f"unknown baseline {args.name!r}{suggest(args.name, BASELINES)}; available: "
@@ -182,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("eeg-vlm baseline: " + "; ".join(problems), file=sys.stderr)
         return 2
+    if args.name == "all":
+        failed = run_all(args)
+        for line in failed:
+            print(f"eeg-vlm baseline: {line}", file=sys.stderr)
+        print(f"Table 1 report in {Path(args.out) / 'report'} ({len(BASELINES) - len(failed)} rows)")
+        return 1 if failed else 0
     try:
         info = run_baseline(args)
     except (ValueError, FileNotFoundError) as exc:

@@ -41,6 +41,7 @@ def read_baseline(folder: str | Path) -> BaselineRow:
         raise ValueError(f"baseline file {str(path)!r}: field(s) {', '.join(missing)} missing")
     predictions = safe_join(folder, info["predictions"], where=f"baseline file {str(path)!r}")
     tiny = " (tiny)" if info["tiny"] else ""
-    note = (f"{info['row']}{tiny}: Table 3 preset '{info['preset']}', {info['strategy']}"
-            + ("; tiny CPU configuration, not the published size" if info["tiny"] else ""))
+    changed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(info.get("overrides", {}).items()))
+    note = (f"{info['row']}{tiny}: Table 3 preset '{info['preset']}'" + (f" with {changed}" if changed else "")
+            + f", {info['strategy']}" + ("; tiny CPU configuration, not the published size" if info["tiny"] else ""))
     return BaselineRow(f"{info['row']}{tiny}", str(info["group"]), predictions, note)
