@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("eeg_vlm.evaluation.report", "metrics, paper tables and plots from answers or predictions"),
     "stage": ("eeg_vlm.apps.staging", "stage a whole night from one unlabeled EDF -> hypnogram CSV/EDF+/figures"),
     "transitions": ("eeg_vlm.context.transitions", "stage-transition probabilities from expert hypnograms (HMM context)"),
+    "experiment": ("eeg_vlm.experiments.command", "the papers' experiments as resumable commands (ablation grid, ...)"),
     "explain": ("eeg_vlm.explain.command", "feature-ablation attribution heatmaps of the vision module or the VLM"),
 }
 

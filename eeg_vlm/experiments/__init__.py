@@ -1,0 +1,1 @@
+"""The papers' experiments as resumable command lists (ablation grid, folds, robustness)."""

@@ -1,0 +1,79 @@
+"""Experiment drivers: the ablation grid's cells and commands, resumable steps, the tiny grid end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eeg_vlm.experiments import ablation
+from eeg_vlm.experiments.profiles import GPU, TINY, finetune_argv, get_profile
+from eeg_vlm.experiments.steps import Step, StepFailed, run_steps
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_grid_has_15_cells_and_zero_shot_in_a_fixed_order():
+    cells = ablation.all_cells()
+    names = [c.name for c in cells]
+    assert len(cells) == 16 and len(set(names)) == 16 and names[-1] == "zero-shot"
+    assert [c.name for c in cells if c.fusion == "none"] == ["none-none", "none-single", "none-stagewise"]
+    assert sum(c.fusion in ("raw", "add") for c in cells) == 12
+    assert {c.backbone for c in cells if c.fusion == "add"} == {"resnet18_1024", "convnext_base"}
+    assert [c.name for c in ablation.select_cells("zero-shot,none-none")] == ["none-none", "zero-shot"]
+    with pytest.raises(ValueError, match="unknown cell 'add-none'"):
+        ablation.select_cells("add-none")
+
+
+def test_gpu_and_tiny_profiles_share_one_command_builder(tmp_path):
+    gpu = finetune_argv(get_profile("gpu", tmp_path), Path("d.json"), Path("imgs"), Path("ckpt"), "raw")
+    tiny = finetune_argv(get_profile("tiny", tmp_path), Path("d.json"), Path("imgs"), Path("ckpt"), "raw")
+    joined = " ".join(gpu)
+    for flag in ("deepspeed llava/train/train_mem.py", "--deepspeed ./scripts/zero3.json", "--bf16 True",
+                 "--model_name_or_path your_checkpoints_path/LLaVA-v1.5-13b", "--lora_r 128 --lora_alpha 256",
+                 "--per_device_train_batch_size 16", "--tf32 True", "--gradient_checkpointing True",
+                 "--eeg_fusion raw"):
+        assert flag in joined, flag
+    assert "--deepspeed" not in tiny and "--bf16 False" in " ".join(tiny) and str(tmp_path) in " ".join(tiny)
+    # the flag names are the same, only values (and the DeepSpeed/tf32/vision-tower flags) differ
+    names = lambda argv: [a for a in argv if a.startswith("--")]  # noqa: E731
+    assert set(names(tiny)) - set(names(gpu)) == {"--max_steps"}
+    assert set(names(gpu)) - set(names(tiny)) == {"--deepspeed", "--tf32", "--vision_tower"}
+    assert GPU.name == "gpu" and TINY.lora_r < GPU.lora_r
+
+
+def test_dry_run_prints_every_command_and_runs_nothing(tmp_path, capsys):
+    from eeg_vlm.experiments.command import main
+
+    assert main(["ablation", "--out", str(tmp_path / "g"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("LoRA fine-tuning") == 15 and "zero-shot: untuned base answers" in out
+    assert out.count("vision module ") == 2 and "--eeg_fusion raw" in out and "[45/45] report" in out
+    assert not (tmp_path / "g").exists()
+    assert main(["ablation", "--out", str(tmp_path / "h"), "--profile", "gpu", "--manifest", "m.csv",
+                 "--dry-run", "--cells", "add-stagewise-convnext_base"]) == 0
+    gpu = capsys.readouterr().out
+    assert "deepspeed llava/train/train_mem.py" in gpu and "--temperature 0" in gpu  # CoT cells generate
+
+
+def test_steps_skip_when_done_and_rerun_when_interrupted(tmp_path):
+    log = tmp_path / "log.txt"
+    py = sys.executable
+
+    def step(name: str, code: str) -> Step:
+        return Step(name, [py, "-c", code], tmp_path / ".done" / f"{name}.json")
+
+    steps = [step("a", f"open({str(log)!r}, 'a').write('a')"), step("b", "raise SystemExit(3)")]
+    with pytest.raises(StepFailed, match="step 'b': exit status 3"):
+        run_steps(steps)
+    assert log.read_text() == "a" and steps[0].done() and not steps[1].done()
+    steps[1] = step("b", f"open({str(log)!r}, 'a').write('b')")
+    assert run_steps(steps) == {"run": 1, "skipped": 1}
+    assert log.read_text() == "ab"
+    # a changed command is not "done"
+    steps[0] = step("a", f"open({str(log)!r}, 'a').write('A')")
+    assert run_steps(steps) == {"run": 1, "skipped": 1} and log.read_text() == "abA"
+    assert json.loads((tmp_path / ".done" / "a.json").read_text())["argv"] == steps[0].argv
