@@ -107,8 +107,11 @@ def _row_index(folder: Path) -> dict[str, tuple[str, int]]:
     """sample_id -> (record id, row in its signal file), from the folder's converted manifest."""
     index: dict[str, tuple[str, int]] = {}
     counts: dict[str, int] = {}
-    for row in read_rows(folder / "manifest.csv"):
+    for line, row in enumerate(read_rows(folder / "manifest.csv"), start=2):
         rid = row["sample_id"].rsplit("/", 1)[0]
+        if Path(rid).name != rid or rid in ("", ".", ".."):  # names signals/<rid>.npy: never a path
+            raise ValueError(f"manifest {str(folder / 'manifest.csv')!r} line {line}: sample_id {row['sample_id']!r} "
+                             "does not start with a plain record id; expected '<record_id>/<epoch:06d>'")
         index[row["sample_id"]] = (rid, counts.get(rid, 0))
         counts[rid] = counts.get(rid, 0) + 1
     return index

@@ -84,3 +84,35 @@ def test_options_are_checked_together():
         SignalTrainConfig(out="x", manifest="m.csv", model="tinysleepnt")
     with pytest.raises(ValueError, match="--init-weights: sleepwavenet has no released checkpoint"):
         SignalTrainConfig(out="x", manifest="m.csv", model="sleepwavenet", init_weights="w.pth")
+
+
+def test_a_sample_id_cannot_point_the_signals_outside_their_folder(small_signals, tmp_path):
+    folder = tmp_path / "conv"
+    folder.mkdir()
+    (folder / "convert.json").write_text((small_signals.parent / "convert.json").read_text())
+    rows = list(csv.DictReader(open(small_signals)))
+    rows[0]["sample_id"] = "../../elsewhere/000000"
+    with open(folder / "manifest.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(ValueError, match=r"line 2: sample_id '\.\./\.\./elsewhere/000000' does not start with a plain record id"):
+        load_split(folder / "manifest.csv", rows[0]["split"])
+
+
+@pytest.mark.parametrize("name", ["multisleepnet", "sleepwavenet", "labram"])
+def test_save_and_load_round_trip(tmp_path, name):
+    from signal_models.registry import get_spec
+    from signal_models.train import _save
+
+    spec = get_spec(name)
+    channels, samples = ["Fpz-Cz", "Pz-Oz"], int(30 * spec.sfreq)
+    model = spec.build(channels, spec.sfreq, samples, **spec.tiny).eval()
+    conf = {"model": name, "model_kwargs": spec.tiny, "channels": channels, "sfreq": spec.sfreq,
+            "epoch_samples": samples, "units": spec.units}
+    _save(tmp_path / "best", model, conf)
+    again, conf2 = load_signal_model(tmp_path)
+    x = torch.randn(2, 2, samples)
+    with torch.no_grad():
+        assert torch.allclose(model(x), again(x), atol=1e-5)
+    assert conf2["model"] == name
