@@ -1,7 +1,9 @@
 """LLaVA-NeXT ``anyres`` geometry: grid choice, tiles, unpadding, token counts, tile packing.
 
-The one place for this geometry: ``llava/mm_utils.py`` (pixels) and the dataset (token
-budgets) import it; the model packs its tile features with :func:`pack_tiles`.
+The one place for this geometry: ``llava/mm_utils.py`` (pixels: :func:`select_best_resolution`,
+:func:`resized_size`, :func:`paste_offset`, :func:`tile_boxes`) and the dataset (token
+budgets: :meth:`AnyresGeometry.token_count`) import it; the model packs its tile features
+with :func:`pack_tiles`.
 
 An image of ``image_size = (width, height)`` pixels (PIL's order, as upstream LLaVA) is
 shown to CLIP (tile side ``tile`` = 336 px, ``side`` = 24 patches per tile side) as
@@ -42,8 +44,9 @@ from .configuration_llava import MERGE_TYPES
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "parse_grid_pinpoints", "select_best_resolution", "resized_size", "grid_shape", "num_tiles",
-    "unpadded_shape", "image_token_count", "pack_tiles", "AnyresGeometry",
+    "parse_grid_pinpoints", "select_best_resolution", "resized_size", "paste_offset", "tile_boxes", "grid_shape",
+    "num_tiles",
+    "unpadded_shape", "image_token_count", "pack_tiles", "image_sizes_list", "AnyresGeometry",
 ]
 
 Size = tuple[int, int]  # (width, height) in pixels
@@ -98,6 +101,17 @@ def resized_size(image_size: Size, target: Size) -> Size:
     if scale_w < scale_h:  # float products, as upstream
         return target_w, min(math.ceil(height * scale_w), target_h)
     return min(math.ceil(width * scale_h), target_w), target_h
+
+
+def paste_offset(resized: Size, target: Size) -> Size:
+    """(left, top) where the resized image sits, centred, on the ``target`` canvas."""
+    return (target[0] - resized[0]) // 2, (target[1] - resized[1]) // 2
+
+
+def tile_boxes(canvas: Size, tile: int) -> list[tuple[int, int, int, int]]:
+    """(left, top, right, bottom) of the ``tile`` px tiles of a ``canvas``, row by row."""
+    width, height = canvas
+    return [(x, y, x + tile, y + tile) for y in range(0, height, tile) for x in range(0, width, tile)]
 
 
 def grid_shape(image_size: Size, pinpoints: Sequence[Size], tile: int) -> tuple[int, int]:
@@ -167,6 +181,14 @@ def pack_tiles(features: torch.Tensor, image_size: Size, pinpoints: Sequence[Siz
     tokens = torch.cat([base, grid.reshape(-1, hidden)])
     mask = torch.cat([torch.ones(per_tile, dtype=torch.bool, device=grid.device), is_patch.reshape(-1)])
     return tokens, mask
+
+
+def image_sizes_list(image_sizes: Any, n: int) -> list[tuple[int, int]]:
+    """``image_sizes`` [(width, height), ...] (a list or an (n, 2) tensor), one per image."""
+    if image_sizes is None or len(image_sizes) != n:
+        raise ValueError(f"image_sizes: anyres images need one (width, height) per image; got "
+                         f"{'none' if image_sizes is None else len(image_sizes)} for {n} image(s)")
+    return [(int(w), int(h)) for w, h in (s.tolist() if torch.is_tensor(s) else s for s in image_sizes)]
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from transformers import initialization as init
 from transformers.models.llama.modeling_llama import LlamaPreTrainedModel
 
 from ..constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
-from .anyres import AnyresGeometry
+from .anyres import AnyresGeometry, image_sizes_list
 from .configuration_llava import LlavaConfig
 from .fusion import EEGFusion
 from .multimodal_encoder.builder import build_vision_tower
@@ -173,6 +173,12 @@ class LlavaMetaModel:
             if "unpad" in (getattr(config, "mm_patch_merge_type", "") or ""):  # LLaVA-NeXT: (hidden,)
                 self.image_newline = nn.Parameter(torch.randn(config.hidden_size) * config.hidden_size ** -0.5)
 
+    def _init_weights(self, module: nn.Module) -> None:
+        """As the decoder's, and ``image_newline`` ~ N(0, 1/hidden) when it is not in the weights."""
+        super()._init_weights(module)
+        if module is self and getattr(self, "image_newline", None) is not None:
+            init.normal_(self.image_newline, mean=0.0, std=self.config.hidden_size ** -0.5)
+
     def get_vision_tower(self) -> CLIPVisionTower | None:
         """The vision tower, or None for a text-only model."""
         tower = getattr(self, "vision_tower", None)
@@ -196,11 +202,6 @@ class LlavaMetaForCausalLM:
 
     def get_model(self) -> LlavaMetaModel:
         return self.model
-
-    def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
-        if isinstance(module, LlavaMetaModel) and getattr(module, "image_newline", None) is not None:
-            init.normal_(module.image_newline, mean=0.0, std=self.config.hidden_size ** -0.5)
 
     def get_vision_tower(self) -> CLIPVisionTower | None:
         return self.get_model().get_vision_tower()
@@ -234,7 +235,7 @@ class LlavaMetaForCausalLM:
             return [(hv[b], None) for b in range(batch)]
         tower = self.get_vision_tower()
         geometry = AnyresGeometry.from_config(self.config, int(tower.config.image_size), int(tower.config.patch_size))
-        sizes = _image_sizes(image_sizes, len(images))
+        sizes = image_sizes_list(image_sizes, len(images))
         tiles = [images[b][:geometry.num_tiles(sizes[b])] for b in range(len(images))]  # (n_b, 3, H, W) each
         if len(tiles) != batch:
             raise ValueError(f"images: {len(tiles)} images for a batch of {batch} samples (one image per sample)")
@@ -349,14 +350,6 @@ class LlavaMetaForCausalLM:
         state_dict = self.state_dict() if state_dict is None else state_dict
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith(VISION_TOWER_PREFIX)}
         return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
-
-
-def _image_sizes(image_sizes: Any, n: int) -> list[tuple[int, int]]:
-    """``image_sizes`` [(width, height), ...] (a list or an (n, 2) tensor), one per image."""
-    if image_sizes is None or len(image_sizes) != n:
-        raise ValueError(f"image_sizes: anyres images need one (width, height) per image; got "
-                         f"{'none' if image_sizes is None else len(image_sizes)} for {n} image(s)")
-    return [(int(w), int(h)) for w, h in (s.tolist() if torch.is_tensor(s) else s for s in image_sizes)]
 
 
 def _stack_images(images: torch.Tensor | list[torch.Tensor], batch: int) -> torch.Tensor:

@@ -12,6 +12,8 @@ from llava.model.anyres import (
     image_token_count,
     num_tiles,
     pack_tiles,
+    paste_offset,
+    tile_boxes,
     parse_grid_pinpoints,
     resized_size,
     select_best_resolution,
@@ -59,6 +61,14 @@ def test_resized_size_fits_the_target():
     assert resized_size((500, 300), (672, 336)) == (560, 336)
     assert resized_size((300, 500), (336, 672)) == (336, 560)
     assert resized_size((1000, 200), (1008, 336)) == (1008, 202)
+
+
+def test_canvas_offset_and_tile_boxes():
+    assert paste_offset((560, 336), (672, 336)) == (56, 0)
+    assert tile_boxes((672, 336), 336) == [(0, 0, 336, 336), (336, 0, 672, 336)]
+    boxes = tile_boxes((672, 1008), 336)
+    assert len(boxes) == num_tiles((300, 500), [(672, 1008)], 336) - 1 == 6
+    assert boxes[1] == (336, 0, 672, 336) and boxes[2] == (0, 336, 336, 672)  # row by row
 
 
 def test_pack_tiles_layout_and_patch_mask():

@@ -196,3 +196,36 @@ def test_upstream_v16_folder_with_bin_shards_and_extra_keys_loads(tmp_path, tiny
     with torch.no_grad():
         torch.testing.assert_close(model(input_ids=ids, images=[tiles], image_sizes=[size]).logits,
                                    ref(input_ids=ids, images=[tiles], image_sizes=[size]).logits, rtol=0, atol=0)
+
+
+def test_initialize_vision_modules_adds_the_newline_row(tiny_base):
+    """Training a NeXT model from a 1.5 base: --mm_patch_merge_type spatial_unpad creates image_newline."""
+    from types import SimpleNamespace
+
+    _, model, _, _ = load_pretrained_model(str(tiny_base), None, None, device="cpu")
+    assert getattr(model.get_model(), "image_newline", None) is None
+    args = SimpleNamespace(vision_tower=model.config.mm_vision_tower, mm_vision_select_layer=-2,
+                           mm_vision_select_feature="patch", mm_projector_type="mlp2x_gelu",
+                           mm_patch_merge_type="spatial_unpad", pretrain_mm_mlp_adapter=None)
+    model.get_model().initialize_vision_modules(args)
+    newline = model.get_model().image_newline.detach()
+    assert newline.shape == (model.config.hidden_size,) and bool(torch.isfinite(newline).all())
+    assert float(newline.std()) > 0 and model.config.mm_patch_merge_type == "spatial_unpad"
+    assert "model.image_newline" in model.state_dict()
+
+
+def test_newline_missing_from_weights_is_initialised(tiny_next, tmp_path):
+    """A NeXT config over weights without image_newline: the row is initialised, not left empty."""
+    import shutil
+
+    base = tiny_next("mistral")
+    folder = tmp_path / "no_newline"
+    shutil.copytree(base, folder)
+    state = load_file(str(folder / "model.safetensors"))
+    del state["model.image_newline"]
+    from safetensors.torch import save_file
+
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    _, model, _, _ = load_pretrained_model(str(folder), None, None, device="cpu")
+    newline = model.get_model().image_newline.detach()
+    assert bool(torch.isfinite(newline).all()) and 0.02 < float(newline.std()) < 0.5
