@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_option", "validate_type", "suggest", "check_file", "safe_join"]
+__all__ = ["check_option", "validate_type", "suggest", "check_file"]
 
 
 def suggest(value: str, choices: Iterable[str]) -> str:
@@ -66,19 +66,3 @@ def check_file(path: str | Path, what: str = "file") -> Path:
         raise FileNotFoundError(f"{what} {str(p)!r}: not found")
     return p
 
-
-def safe_join(root: str | Path, relative: str | Path, where: str = "") -> Path:
-    """Join a path read from a data file onto its data folder, refusing escapes.
-
-    Absolute paths, ``..`` components and symlinks that resolve outside ``root`` raise
-    ``ValueError``: a path written in a json/csv must never reach files beyond its folder.
-    """
-    root_p = Path(root).resolve()
-    rel = Path(relative)
-    prefix = f"{where}: " if where else ""
-    if rel.is_absolute():
-        raise ValueError(f"{prefix}path {str(relative)!r} is absolute; it must be relative to {str(root_p)!r}")
-    full = (root_p / rel).resolve()
-    if full != root_p and root_p not in full.parents:
-        raise ValueError(f"{prefix}path {str(relative)!r} escapes its data folder {str(root_p)!r}")
-    return full

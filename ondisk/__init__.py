@@ -32,6 +32,7 @@ from ondisk.features import (
     load_features,
     read_sidecar,
     sidecar_path,
+    write_ids_file,
     write_sidecar,
 )
 from ondisk.paths import UnsafePathError, check_relative, join_inside
@@ -57,7 +58,7 @@ __all__ = [
     "write_text_atomic",
     "UnsafePathError", "check_relative", "join_inside",
     "TRAIN_FEATURES_NAME", "EVAL_FEATURES_NAME", "FeatureStore", "check_alignment", "default_features_path",
-    "load_features", "read_sidecar", "sidecar_path", "write_sidecar",
+    "load_features", "read_sidecar", "sidecar_path", "write_ids_file", "write_sidecar",
     "ANSWER_FIELDS", "ANSWER_REQUIRED", "EVAL_REQUIRED", "FT_REQUIRED", "MANIFEST_COLUMNS",
     "read_answers", "read_eval_questions", "read_ft_json", "read_jsonl", "read_manifest_rows", "read_text",
     "write_answers_line", "write_jsonl_atomic", "write_manifest_rows",

@@ -95,17 +95,19 @@ def save_npy_atomic(path: str | Path, array: np.ndarray, durable: bool = True) -
     write_bytes_atomic(path, buf.getvalue(), durable=durable)
 
 
-def replace_with_link(source: str | Path, target: str | Path) -> None:
+def replace_with_link(source: str | Path, target: str | Path, link: bool = True) -> None:
     """Make ``target`` the same file as ``source`` (hard link, else a copy), atomically.
 
     Keeps a second name for a large file without writing it twice; the link survives
-    ``source`` later being replaced by a rename.
+    ``source`` later being replaced by a rename. ``link=False`` always copies.
     """
     source, target = Path(source), Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(target)
     try:
         try:
+            if not link:
+                raise OSError("copy asked for")
             os.link(source, tmp)
         except OSError:  # another file system, or links not allowed: copy
             shutil.copyfile(source, tmp)

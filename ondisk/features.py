@@ -28,6 +28,7 @@ __all__ = [
     "FEATURES_DTYPE",
     "default_features_path",
     "sidecar_path",
+    "write_ids_file",
     "write_sidecar",
     "read_sidecar",
     "load_features",
@@ -59,12 +60,16 @@ def sidecar_path(features_path: str | Path) -> Path:
     return p.with_name(stem + ".ids.json")
 
 
-def write_sidecar(features_path: str | Path, sample_ids: Sequence[str]) -> Path:
-    """Write ``{"count": N, "sample_ids": [...]}`` beside ``features_path`` atomically; return its path."""
-    out = sidecar_path(features_path)
+def write_ids_file(path: str | Path, sample_ids: Sequence[str]) -> Path:
+    """Write ``{"count": N, "sample_ids": [...]}`` to ``path`` atomically; return ``path``."""
     ids = [str(s) for s in sample_ids]
-    write_json_atomic(out, {"count": len(ids), "sample_ids": ids}, sort_keys=False, indent=None)
-    return out
+    write_json_atomic(path, {"count": len(ids), "sample_ids": ids}, sort_keys=False, indent=None)
+    return Path(path)
+
+
+def write_sidecar(features_path: str | Path, sample_ids: Sequence[str]) -> Path:
+    """Write the ids sidecar beside ``features_path`` (:func:`write_ids_file`); return its path."""
+    return write_ids_file(sidecar_path(features_path), sample_ids)
 
 
 def read_sidecar(features_path: str | Path) -> list[str] | None:

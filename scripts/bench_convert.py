@@ -63,7 +63,7 @@ def child_render(inp: str, out: str, n: int) -> dict:
     """Numpy rasteriser vs a new matplotlib figure per epoch, on the same n epochs."""
     _pin()
     from eeg_vlm.signals.epochs import make_epochs, minmax_scale
-    from eeg_vlm.fileio import write_bytes_atomic
+    from ondisk import write_bytes_atomic
     from eeg_vlm.imaging.render import encode_png, render_epoch, render_epoch_matplotlib
     from eeg_vlm.io import find_recordings
 

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from feature_extractor.cli_args import add_dataclass_arguments, dataclass_from_args
-from feature_extractor.files import write_json_atomic
+from ondisk import write_json_atomic
 from feature_extractor.metrics import classification_metrics
 from feature_extractor.predict import write_predictions
 from feature_extractor.presets import get_preset

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from eeg_vlm.checks import check_option, safe_join, suggest, validate_type
+from eeg_vlm.checks import check_option, suggest, validate_type
 from eeg_vlm.io.record import Channel, Recording
 from eeg_vlm.stages import STAGES, to_aasm
 
@@ -20,15 +20,6 @@ def test_validate_type():
 def test_suggest_by_containment():
     assert "EEG Fpz-Cz" in suggest("Fpz-Cz", ["EEG Fpz-Cz", "EEG Pz-Oz"])
     assert suggest("zzz", ["EEG Fpz-Cz"]) == ""
-
-
-def test_safe_join_refuses_escapes(tmp_path):
-    (tmp_path / "a").mkdir()
-    assert safe_join(tmp_path, "a/x.png") == (tmp_path / "a" / "x.png").resolve()
-    with pytest.raises(ValueError, match="escapes its data folder"):
-        safe_join(tmp_path, "../etc/passwd")
-    with pytest.raises(ValueError, match="is absolute"):
-        safe_join(tmp_path, "/etc/passwd")
 
 
 @pytest.mark.parametrize(

@@ -177,15 +177,15 @@ def _write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def test_input_errors(tmp_path, capsys):
-    q = _write_jsonl(tmp_path / "q.jsonl", [{"question_id": "R/000000", "stage": "W"}])
+    q = _write_jsonl(tmp_path / "q.jsonl", [{"question_id": "R/000000", "text": "q", "stage": "W"}])
     a_missing = _write_jsonl(tmp_path / "a.jsonl", [{"question_id": "R/000001", "text": "W"}])
     assert main(["--answers", str(a_missing), "--questions", str(q), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert re.search(r"a\.jsonl' line 1: question_id 'R/000001' is not in questions file '.*q\.jsonl'", err)
+    assert re.search(r"a\.jsonl', line 1: question_id 'R/000001' is not in questions file '.*q\.jsonl'", err)
     dup = _write_jsonl(tmp_path / "d.jsonl", [{"question_id": "R/000000", "text": "W"}] * 2)
     assert main(["--answers", str(dup), "--questions", str(q), "--out", str(tmp_path / "o")]) == 2
     assert "line 2: duplicate question_id 'R/000000'" in capsys.readouterr().err
-    qdup = _write_jsonl(tmp_path / "qd.jsonl", [{"question_id": "R/000000", "stage": "W"}] * 2)
+    qdup = _write_jsonl(tmp_path / "qd.jsonl", [{"question_id": "R/000000", "text": "q", "stage": "W"}] * 2)
     assert main(["--answers", str(a_missing), "--questions", str(qdup), "--out", str(tmp_path / "o")]) == 2
     assert "questions file" in (e := capsys.readouterr().err) and "duplicate question_id" in e
     no_truth = _write_jsonl(tmp_path / "n.jsonl", [{"question_id": "R/000000", "text": "W"}])

@@ -135,7 +135,7 @@ def run_baseline(args: argparse.Namespace) -> dict[str, Any]:
             "predictions": f"predictions_{args.split}.csv", "scores": metrics.get(args.split),
             "overrides": {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "weight_decay")
                           if getattr(args, k) is not None}}
-    from feature_extractor.files import write_json_atomic
+    from ondisk import write_json_atomic
 
     write_json_atomic(Path(args.out) / "baseline.json", info)
     return info

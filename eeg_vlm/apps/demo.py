@@ -207,7 +207,7 @@ def _contact_sheet(manifest: Path, out: Path) -> None:
 
     from PIL import Image, ImageDraw
 
-    from eeg_vlm.fileio import atomic_write
+    from ondisk import atomic_write
     from eeg_vlm.stages import STAGES
 
     first: dict[str, str] = {}

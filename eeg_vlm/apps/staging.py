@@ -43,7 +43,7 @@ from eeg_vlm.cli import configure_logging
 from eeg_vlm.checks import check_file, check_option
 from eeg_vlm.apps.staging_inputs import RenderSettings, read_night, render_settings, truth_for_epochs
 from eeg_vlm.apps.staging_models import llava_probs, vision_probs
-from eeg_vlm.fileio import write_text_atomic
+from ondisk import write_text_atomic
 from eeg_vlm.hypnogram.files import Hypnogram, write_hypnogram_csv, write_hypnogram_edf
 from eeg_vlm.hypnogram.statistics import SleepStatistics, format_statistics, sleep_statistics
 from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES

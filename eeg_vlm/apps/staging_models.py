@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eeg_vlm.fileio import read_jsonl, write_text_atomic
+from ondisk import read_answers, write_text_atomic
 from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def llava_probs(out: Path, vision_model: Path, ids: list[str], names: list[str],
         argv += ["--model-base", str(llava_base)]
     eval_model(parse_args(argv))
     probs: dict[str, list[float]] = {}
-    for _, rec in read_jsonl(answers, "answers file"):
+    for _, rec in read_answers(answers):
         p = rec["metadata"]["probs"]
         probs[str(rec["question_id"])] = [float(p[s]) for s in STAGES]
     missing = [i for i in ids if i not in probs]

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from eeg_vlm.checks import check_file
-from eeg_vlm.fileio import write_text_atomic
+from ondisk import write_text_atomic
 from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)

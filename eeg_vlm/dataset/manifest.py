@@ -11,22 +11,21 @@ writing is atomic (a killed job never leaves half a manifest).
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from eeg_vlm.fileio import atomic_write
 from eeg_vlm.stages import STAGES
+from ondisk.paths import check_relative
+from ondisk.records import MANIFEST_COLUMNS, manifest_csv_text, read_manifest_rows, write_manifest_rows
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["COLUMNS", "SPLITS", "Row", "sample_id", "read_manifest", "write_manifest", "manifest_text"]
 
-COLUMNS: tuple[str, ...] = ("sample_id", "dataset", "subject", "night", "epoch", "onset_s", "stage", "image", "split")
+COLUMNS: tuple[str, ...] = MANIFEST_COLUMNS
 #: Named split values; a fold number ("0", "1", ...) is also valid.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -100,12 +99,7 @@ def _parse_row(values: dict[str, str], where: str) -> Row:
     stage = values["stage"]
     if stage and stage not in STAGES:
         raise bad("stage", f"is {stage!r}; expected one of {', '.join(STAGES)} (or empty for unscored)")
-    image = values["image"]
-    if not image:
-        raise bad("image", "is empty; expected a path relative to the manifest")
-    p = PurePosixPath(image.replace("\\", "/"))
-    if p.is_absolute() or ".." in p.parts or (len(image) > 1 and image[1] == ":"):
-        raise bad("image", f"is {image!r}; expected a path inside the manifest's folder")
+    image = check_relative(values["image"], where, "field 'image'")
     split = values["split"]
     if not _is_split(split):
         raise bad("split", f"is {split!r}; expected empty, {', '.join(SPLITS)} or a fold number")
@@ -124,32 +118,7 @@ def read_manifest(path: str | Path) -> list[Row]:
         missing values, a bad stage, epoch, onset, image path or split, a duplicate
         ``sample_id``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest {str(path)!r}: not found")
-    rows: list[Row] = []
-    seen: dict[str, int] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != COLUMNS:
-            raise ValueError(
-                f"file {str(path)!r}, line 1: header is {','.join(header or [])!r}; "
-                f"expected {','.join(COLUMNS)!r}"
-            )
-        for values in reader:
-            line = reader.line_num
-            if not values:
-                continue
-            where = f"file {str(path)!r}, line {line}"
-            if len(values) != len(COLUMNS):
-                raise ValueError(f"{where}: {len(values)} fields; expected {len(COLUMNS)} ({','.join(COLUMNS)})")
-            row = _parse_row(dict(zip(COLUMNS, values)), where)
-            if row.sample_id in seen:
-                raise ValueError(f"{where}: field 'sample_id' {row.sample_id!r} repeats line {seen[row.sample_id]}")
-            seen[row.sample_id] = line
-            rows.append(row)
-    return rows
+    return [_parse_row(values, f"manifest {str(path)!r}, line {line}") for line, values in read_manifest_rows(path)]
 
 
 def _format(value: object) -> str:
@@ -160,12 +129,7 @@ def _format(value: object) -> str:
 
 def manifest_text(rows: Iterable[Row]) -> str:
     """The CSV text of ``rows`` with the header (``\\n`` line ends)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(COLUMNS)
-    for row in rows:
-        w.writerow([_format(getattr(row, n)) for n in COLUMNS])
-    return buf.getvalue()
+    return manifest_csv_text([_format(getattr(row, n)) for n in COLUMNS] for row in rows)
 
 
 def write_manifest(path: str | Path, rows: Iterable[Row]) -> Path:
@@ -185,6 +149,4 @@ def write_manifest(path: str | Path, rows: Iterable[Row]) -> Path:
         if row.sample_id in seen:
             raise ValueError(f"{where}: field 'sample_id' {row.sample_id!r} is not unique")
         seen.add(row.sample_id)
-    with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
-        fh.write(manifest_text(rows))
-    return path
+    return write_manifest_rows(path, ([_format(getattr(row, n)) for n in COLUMNS] for row in rows))

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from eeg_vlm.checks import safe_join
+from ondisk import join_inside
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def read_baseline(folder: str | Path) -> BaselineRow:
     missing = [k for k in ("row", "group", "predictions", "preset", "strategy", "tiny") if k not in info]
     if missing:
         raise ValueError(f"baseline file {str(path)!r}: field(s) {', '.join(missing)} missing")
-    predictions = safe_join(folder, info["predictions"], where=f"baseline file {str(path)!r}")
+    predictions = join_inside(folder, info["predictions"], f"baseline file {str(path)!r}", "predictions path")
     tiny = " (tiny)" if info["tiny"] else ""
     changed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(info.get("overrides", {}).items()))
     note = (f"{info['row']}{tiny}: Table 3 preset '{info['preset']}'" + (f" with {changed}" if changed else "")

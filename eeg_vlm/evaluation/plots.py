@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from eeg_vlm.fileio import write_bytes_atomic
+from ondisk import write_bytes_atomic
 from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)

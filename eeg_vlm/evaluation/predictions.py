@@ -8,6 +8,7 @@ converted signals beside a manifest.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from dataclasses import dataclass
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eeg_vlm.checks import check_file, check_option, safe_join
+from eeg_vlm.checks import check_file, check_option
 from eeg_vlm.dataset.manifest import read_manifest
 from eeg_vlm.stages import STAGE_INDEX, STAGES, to_aasm
+from ondisk import join_inside, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ def read_predictions_csv(path: str | Path) -> list[PredictionRow]:
         the file and line.
     """
     path = check_file(path, "predictions file")
-    with open(path, newline="", encoding="utf-8") as fh:
+    with io.StringIO(read_text(path, "predictions file"), newline="") as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
         for col in ("sample_id", "pred"):
@@ -173,7 +175,7 @@ def yasa_predictions(manifest: str | Path, eeg: str | None = None, eog: str | No
         by_record.setdefault(row.record_id, []).append((row.sample_id, row.stage))
     out: list[PredictionRow] = []
     for record_id in sorted(by_record):
-        sig_path = check_file(safe_join(root / "signals", f"{record_id}.npy", f"manifest {str(manifest)!r}"),
+        sig_path = check_file(join_inside(root / "signals", f"{record_id}.npy", f"manifest {str(manifest)!r}", "record id"),
                               "signals file")
         data = np.load(sig_path, mmap_mode="r", allow_pickle=False)
         rows = by_record[record_id]

@@ -43,7 +43,7 @@ from eeg_vlm.evaluation.runs import (EpochResult, Run, RunResult, apply_context,
                                      load_questions, manifest_index, parse_settings, place, truth_stage)
 from eeg_vlm.evaluation.tables import (Table, fmt, table_ablation, table_ci, table_eegvlm, table_per_night,
                                        table_psg_llava)
-from eeg_vlm.fileio import write_text_atomic
+from ondisk import write_text_atomic
 from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from eeg_vlm.dataset.manifest import Row as ManifestRow
 from eeg_vlm.dataset.manifest import read_manifest
 from eeg_vlm.evaluation.answers import parse_answer
 from eeg_vlm.evaluation.metrics import NightSummary, Scores, bootstrap_ci, per_night, read_predictions_csv, score
-from eeg_vlm.fileio import read_jsonl
+from ondisk import read_answers, read_eval_questions
 from eeg_vlm.stages import STAGES, to_aasm
 from llava.constants import EEG_FUSION_MODES
 
@@ -80,13 +80,9 @@ def load_questions(path: str | Path) -> dict[str, dict]:
     """``eeg_eval.jsonl`` -> ``{question_id: {"sample_id", "stage"}}``; duplicates are errors."""
     path = check_file(path, "questions file")
     out: dict[str, dict] = {}
-    for line_no, rec in read_jsonl(path, "questions file"):
-        where = f"questions file {str(path)!r} line {line_no}"
-        if "question_id" not in rec:
-            raise ValueError(f"{where}: field 'question_id' missing")
+    for line_no, rec in read_eval_questions(path, "questions file"):
+        where = f"questions file {str(path)!r}, line {line_no}"
         qid = str(rec["question_id"])
-        if qid in out:
-            raise ValueError(f"{where}: duplicate question_id {qid!r}")
         stage = rec.get("stage")
         out[qid] = {"sample_id": str(rec.get("sample_id") or qid),
                     "stage": None if stage in (None, "") else truth_stage(stage, where)}
@@ -126,19 +122,11 @@ def load_answers(path: str | Path, questions: dict[str, dict] | None = None,
     """
     path = check_file(path, "answers file")
     out: list[EpochResult] = []
-    seen: set[str] = set()
     model_ids: set[str] = set()
-    for line_no, rec in read_jsonl(path, "answers file"):
-        where = f"answers file {str(path)!r} line {line_no}"
-        if "question_id" not in rec:
-            raise ValueError(f"{where}: field 'question_id' missing")
+    for line_no, rec in read_answers(path, "answers file"):
+        where = f"answers file {str(path)!r}, line {line_no}"
         qid = str(rec["question_id"])
-        if qid in seen:
-            raise ValueError(f"{where}: duplicate question_id {qid!r}")
-        seen.add(qid)
         meta = rec.get("metadata") or {}
-        if not isinstance(meta, dict):
-            raise ValueError(f"{where}: 'metadata' must be an object, got {type(meta).__name__}")
         q = None
         if questions is not None:
             q = questions.get(qid)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eeg_vlm.fileio import write_text_atomic
+from ondisk import write_text_atomic
 
 logger = logging.getLogger(__name__)
 

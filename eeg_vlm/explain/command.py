@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from eeg_vlm.checks import check_file, safe_join
+    from eeg_vlm.checks import check_file
+    from ondisk import join_inside
     from eeg_vlm.cli import configure_logging
     from eeg_vlm.dataset.manifest import read_manifest
     from eeg_vlm.explain.models import load_vision, vision_probs_fn, vlm_probs_fn
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             model, transform, dev = load_vision(args.vision_model, args.device)
             probs_fn, name = vision_probs_fn(model, transform, dev), "vision module"
-        images = [safe_join(manifest.parent, r.image, where=f"manifest {str(manifest)!r}") for r in rows]
+        images = [join_inside(manifest.parent, r.image, f"manifest {str(manifest)!r}", "image path") for r in rows]
         result = explain_epochs(probs_fn, [r.sample_id for r in rows], images, [r.stage for r in rows], args.out,
                                 cfg, channels, name, args.progress)
     except (ValueError, FileNotFoundError) as exc:

@@ -32,7 +32,7 @@ from PIL import Image
 from eeg_vlm.evaluation.plots import save_png
 from eeg_vlm.explain.attribution import Attribution, ProbsFn, feature_ablation
 from eeg_vlm.explain.figures import band_figure, band_mass, overlay_figure, stage_grid_figure
-from eeg_vlm.fileio import write_bytes_atomic, write_text_atomic
+from ondisk import write_bytes_atomic, write_text_atomic
 from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from eeg_vlm.checks import check_file
-from eeg_vlm.fileio import write_text_atomic
+from ondisk import write_text_atomic
 from eeg_vlm.stages import STAGES, to_aasm
 
 logger = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from pathlib import Path
 from eeg_vlm import __version__
 from eeg_vlm.cli import configure_logging
 from eeg_vlm.dataset.manifest import Row, read_manifest, write_manifest
-from eeg_vlm.fileio import write_text_atomic
+from ondisk import write_text_atomic
 from eeg_vlm.imaging.convert_config import (_ABSENT_KEYS, CONFIG_KEYS, CONVERT_JSON, MANIFEST, PARTS, ConvertConfig,
                                             ConvertResult)
 from eeg_vlm.imaging.records import RecordTask, convert_record, write_record

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from eeg_vlm.dataset.manifest import Row, sample_id, write_manifest
-from eeg_vlm.fileio import atomic_write, write_bytes_atomic, write_text_atomic
+from ondisk import atomic_write, write_bytes_atomic, write_text_atomic
 from eeg_vlm.imaging.convert_config import PARTS, ConvertConfig
 from eeg_vlm.imaging.render import encode_png, render_epoch
 from eeg_vlm.imaging.robustness import ChannelFailure, apply_channel_failure

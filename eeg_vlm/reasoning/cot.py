@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eeg_vlm.fileio import read_jsonl
+from ondisk.records import read_jsonl
 from eeg_vlm.checks import check_file, check_option
 from eeg_vlm.reasoning.detectors import EpochDescription, channel_role
 from eeg_vlm.stages import STAGES

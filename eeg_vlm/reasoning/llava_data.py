@@ -29,20 +29,17 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from eeg_vlm.checks import safe_join
 from eeg_vlm.cli import configure_logging
 from eeg_vlm.dataset.manifest import Row, read_manifest
-from eeg_vlm.fileio import write_text_atomic
 from eeg_vlm.reasoning import cot
 from eeg_vlm.reasoning.build_config import LINK_MODES, BuildConfig, BuildResult, select_rows
 from eeg_vlm.reasoning.signal_answers import generated_answers, read_convert_json
+from ondisk import join_inside, replace_with_link, write_ids_file, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +107,7 @@ def _check_images(rows: Sequence[Row], manifest: Path, folder: str) -> list[tupl
     seen: dict[str, str] = {}
     for r in rows:
         where = f"manifest {str(manifest)!r}, sample {r.sample_id!r}"
-        src = safe_join(manifest.parent, r.image, where=where)
+        src = join_inside(manifest.parent, r.image, where, "image path")
         if not src.is_file():
             raise FileNotFoundError(f"{where}: image {r.image!r} not found ({str(src)!r})")
         name = image_name(r)
@@ -128,30 +125,8 @@ def _place_image(src: Path, dst: Path, link: str) -> bool:
     """Put ``src`` at ``dst`` (hard link or copy, atomically); ``False`` when already there."""
     if dst.is_file() and (os.path.samefile(src, dst) or filecmp.cmp(src, dst, shallow=False)):
         return False
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        os.unlink(tmp)
-        if link == "hard":
-            try:
-                os.link(src, tmp)
-            except OSError:  # another file system, or links not allowed: copy
-                shutil.copyfile(src, tmp)
-        else:
-            shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
+    replace_with_link(src, dst, link=link == "hard")
     return True
-
-
-def _write_ids(path: Path, ids: Sequence[str]) -> Path:
-    # the same {"count", "sample_ids"} sidecar the features files carry (llava.eeg_features)
-    write_text_atomic(path, json.dumps({"count": len(ids), "sample_ids": list(ids)}))
-    return path
 
 
 def _sha256(path: Path) -> str:
@@ -198,7 +173,7 @@ def build_data(config: BuildConfig) -> BuildResult:
     result = BuildResult(out_dir=out, images={FT_IMAGES: 0, EVAL_IMAGES: 0, "kept": 0})
     for folder, placed in ((FT_IMAGES, train_images), (EVAL_IMAGES, eval_images)):
         for src, name in placed:
-            dst = safe_join(out / folder, name, where=f"{folder}/")
+            dst = join_inside(out / folder, name, f"{folder}/", "image name")
             if _place_image(src, dst, config.link):
                 result.images[folder] += 1
             else:
@@ -207,13 +182,13 @@ def build_data(config: BuildConfig) -> BuildResult:
         records = [training_record(r.sample_id, name, question, answers[r.sample_id]) for r, (_, name) in zip(train, train_images)]
         write_text_atomic(out / FT_JSON, json.dumps(records, indent=2, ensure_ascii=False) + "\n")
         result.train_ids = [r.sample_id for r in train]
-        result.files += [out / FT_JSON, _write_ids(out / FT_IDS, result.train_ids)]
+        result.files += [out / FT_JSON, write_ids_file(out / FT_IDS, result.train_ids)]
     if config.eval_split != ("none",):
         lines = [json.dumps(eval_record(r.sample_id, name, question, r.stage), ensure_ascii=False)
                  for r, (_, name) in zip(evals, eval_images)]
         write_text_atomic(out / EVAL_JSONL, "".join(line + "\n" for line in lines))
         result.eval_ids = [r.sample_id for r in evals]
-        result.files += [out / EVAL_JSONL, _write_ids(out / EVAL_IDS, result.eval_ids)]
+        result.files += [out / EVAL_JSONL, write_ids_file(out / EVAL_IDS, result.eval_ids)]
     write_text_atomic(out / BUILD_JSON, json.dumps(_summary(config, question, train, evals), indent=2,
                                                    sort_keys=True, ensure_ascii=False) + "\n")
     result.files.append(out / BUILD_JSON)
