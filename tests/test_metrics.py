@@ -161,16 +161,21 @@ def test_bootstrap_resamples_subjects_not_epochs():
     truth = ["N2"] * 1000 + ["REM"] * 10
     pred = ["N2"] * 1000 + ["W"] * 10
     subjects = ["A"] * 1000 + ["B"] * 10
-    ci = bootstrap_ci(truth, pred, subjects, n_boot=500, seed=0)
+    ci = bootstrap_ci(truth, pred, subjects, n_boot=500, seed=0, min_subjects=2)
     # replicates hold A twice, A+B or B twice: accuracy is 1.0, 1000/1010 or 0.0
     lo, hi = ci["accuracy"]
     assert hi == pytest.approx(1.0)
     assert lo == pytest.approx(0.0)  # B alone is drawn in ~1/4 of replicates
     # an epoch bootstrap would give a narrow interval around 0.99
-    # one subject: every replicate is that subject, the interval collapses onto the estimate
+    # one subject: every replicate is that subject, the interval would collapse onto the
+    # estimate, so none is given
     ci_one = bootstrap_ci(truth[:1000] + ["W"] * 5, pred[:1000] + ["N2"] * 5, ["A"] * 1005, n_boot=200)
-    s = score(truth[:1000] + ["W"] * 5, pred[:1000] + ["N2"] * 5)
-    assert ci_one["accuracy"][0] == pytest.approx(s.accuracy) == ci_one["accuracy"][1]
+    assert all(np.isnan(v) for pair in ci_one.values() for v in pair)
+    # the default needs five subjects: four get none, five get a finite one
+    many_t, many_p = ["N2", "W"] * 50, ["N2", "N2"] * 50
+    four = bootstrap_ci(many_t, many_p, [f"s{i % 4}" for i in range(100)], n_boot=50)
+    five = bootstrap_ci(many_t, many_p, [f"s{i % 5}" for i in range(100)], n_boot=50)
+    assert np.isnan(four["accuracy"][0]) and np.isfinite(five["accuracy"][0])
 
 
 def test_bootstrap_dominant_subject_drives_interval():

@@ -92,8 +92,10 @@ def test_metrics_json_and_per_night(report_dir):
         accs.append(skm.accuracy_score([truth[i] for i in idx], [pred[i] for i in idx]))
     assert run["per_night"]["median"]["accuracy"] == pytest.approx(np.median(accs), abs=1e-6)
     assert run["per_night"]["mean"]["accuracy"] == pytest.approx(np.mean(accs), abs=1e-6)
-    lo, hi = run["ci95"]["accuracy"]
-    assert lo <= run["pooled"]["accuracy"] <= hi
+    # three subjects are too few for an interval over subjects: none is given, and said so
+    assert run["ci95"]["accuracy"] == [None, None]
+    ci_md = (report_dir / "ci.md").read_text()
+    assert "no interval: 3 subjects" in ci_md and "at least 5 subjects" in ci_md
 
 
 def test_published_rows_and_protocol_labels(report_dir):
@@ -318,3 +320,30 @@ def test_nights_of_different_subjects_stay_apart():
     manifest = {r.sample_id: r for r in rows}
     places = [_place(r.sample_id, manifest, 0) for r in rows]
     assert places == [("SC4001E0", "SC400", 0), ("SC4011E0", "SC401", 0)]
+
+
+def test_hypnogram_marks_only_the_disagreeing_epochs():
+    from matplotlib.colors import to_hex
+
+    from eeg_vlm.hypnogram import figure as plots
+
+    truth = ["W"] * 10 + ["N2"] * 20 + ["REM"] * 10
+    pred = list(truth)
+    pred[12], pred[33] = "N3", "W"
+    fig = plots.hypnogram_figure(list(range(40)), truth, pred)
+    ax = fig.axes[1]
+    trace = next(line for line in ax.get_lines() if line.get_label() == "predicted stage")
+    assert to_hex(trace.get_color()) != "#d62728"  # the trace itself is not the error colour
+    marks = [c for c in ax.collections if str(c.get_label()).startswith("disagrees with expert")]
+    assert len(marks) == 1 and len(marks[0].get_segments()) == 2
+    assert "(2 epochs)" in marks[0].get_label()
+
+
+def test_hypnodensity_keeps_the_expert_strip_with_unscored_epochs():
+    from eeg_vlm.hypnogram import figure as plots
+
+    truth = ["W"] * 5 + [None] * 3 + ["N2"] * 7
+    fig = plots.hypnodensity_figure(list(range(15)), np.full((15, 5), 0.2), truth)
+    strip = fig.axes[0]
+    assert len(strip.patches) == 15
+    assert [tuple(p.get_facecolor()) for p in strip.patches[5:8]] == [(1.0, 1.0, 1.0, 1.0)] * 3

@@ -256,9 +256,8 @@ def _figures(out: Path, epochs: np.ndarray, stages: list[str], probs: np.ndarray
         fig = hypnogram_figure(epochs[keep], [truth[i] for i in keep], [stages[i] for i in keep], title=title)
     else:
         fig = hypnogram_figure(epochs, None, stages, title, epoch_s)
-    strip = truth if truth is not None and all(t is not None for t in truth) else None
     return [save_png(fig, out / "hypnogram.png"),
-            save_png(hypnodensity_figure(epochs, probs, strip, title=title), out / "hypnodensity.png")]
+            save_png(hypnodensity_figure(epochs, probs, truth, title=title), out / "hypnodensity.png")]
 
 
 # ----------------------------------------------------------------------------- CLI

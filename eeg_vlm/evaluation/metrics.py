@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 # The classifier-prediction readers live in eeg_vlm.evaluation.predictions; re-exported here.
 __all__ = [
     "METRICS", "UNPARSEABLE_POLICIES", "Scores", "NightSummary", "count_matrix", "scores_from_counts",
-    "score", "metric_arrays", "per_night", "bootstrap_ci", "PredictionRow", "read_predictions_csv",
+    "score", "metric_arrays", "per_night", "bootstrap_ci", "MIN_CI_SUBJECTS", "PredictionRow", "read_predictions_csv",
     "yasa_available", "yasa_predictions",
 ]
 
@@ -230,13 +230,19 @@ def per_night(truth: Sequence[str], pred: Sequence[str | None], nights: Sequence
     return NightSummary(scores, med, mean)
 
 
+#: Fewest subjects a subject bootstrap is reported for: with 3 subjects there are only 10
+#: distinct resamples, with one the "interval" is the estimate itself.
+MIN_CI_SUBJECTS = 5
+
+
 def bootstrap_ci(truth: Sequence[str], pred: Sequence[str | None], subjects: Sequence[str],
                  n_boot: int = 1000, seed: int = 0, level: float = 0.95,
-                 unparseable: str = "wrong") -> dict[str, tuple[float, float]]:
+                 unparseable: str = "wrong", min_subjects: int = MIN_CI_SUBJECTS) -> dict[str, tuple[float, float]]:
     """Percentile confidence intervals of the pooled metrics, resampling subjects.
 
     Each replicate draws as many subjects as there are, with replacement, and pools all
-    epochs of the drawn subjects (a subject drawn twice counts twice).
+    epochs of the drawn subjects (a subject drawn twice counts twice). With fewer than
+    ``min_subjects`` subjects no interval can be estimated and every bound is ``nan``.
 
     Parameters
     ----------
@@ -250,11 +256,14 @@ def bootstrap_ci(truth: Sequence[str], pred: Sequence[str | None], subjects: Seq
         Seed of ``numpy.random.default_rng``: same inputs and seed give the same interval.
     level : float
         Coverage, e.g. 0.95 for the 2.5th-97.5th percentiles.
+    min_subjects : int
+        Fewest subjects for which an interval is estimated (default :data:`MIN_CI_SUBJECTS`).
 
     Returns
     -------
     dict
-        Metric -> ``(low, high)``, including ``f1_<stage>`` per stage.
+        Metric -> ``(low, high)``, including ``f1_<stage>`` per stage; ``(nan, nan)`` with
+        fewer than ``min_subjects`` subjects.
     """
     if n_boot < 1:
         raise ValueError(f"bootstrap_ci: n_boot must be >= 1, got {n_boot}")
@@ -262,7 +271,7 @@ def bootstrap_ci(truth: Sequence[str], pred: Sequence[str | None], subjects: Seq
         raise ValueError(f"bootstrap_ci: level must be in (0, 1), got {level}")
     _, counts = _group_counts(truth, pred, subjects)
     s = counts.shape[0]
-    if s == 0:
+    if s == 0 or s < min_subjects:
         return {m: (math.nan, math.nan) for m in (*METRICS, *(f"f1_{x}" for x in STAGES))}
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, s, size=(n_boot, s))

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from eeg_vlm.evaluation import published as pub
+from eeg_vlm.evaluation.metrics import MIN_CI_SUBJECTS
 from eeg_vlm.evaluation.runs import RunResult
 from eeg_vlm.stages import STAGES
 
@@ -156,7 +157,14 @@ def table_ci(results: list[RunResult], n_boot: int, seed: int, level: float = 0.
     header = ["Run", "Subjects", "Epochs", "Unparseable", *names.values()]
     rows = []
     for r in results:
-        cells = [f"{fmt(getattr(r.pooled, m))} [{fmt(r.ci[m][0])}, {fmt(r.ci[m][1])}]" for m in names]
+        if r.n_subjects < MIN_CI_SUBJECTS:
+            cells = [f"{fmt(getattr(r.pooled, m))} [no interval: {r.n_subjects} subjects]" for m in names]
+        else:
+            cells = [f"{fmt(getattr(r.pooled, m))} [{fmt(r.ci[m][0])}, {fmt(r.ci[m][1])}]" for m in names]
         rows.append([r.run.name, str(r.n_subjects), str(r.pooled.n), str(r.pooled.n_unparseable), *cells])
+    notes = [f"An interval over subjects needs at least {MIN_CI_SUBJECTS} subjects; with fewer none is "
+             "estimated (a bootstrap of one subject returns the estimate itself).",
+             "W-F1 is the weighted F1 (per-class F1 weighted by each class's share of the true epochs), as "
+             "PSG-LLaVA reports it; \"F1 W\" elsewhere is the F1 of the wake class."]
     return Table("ci", f"Pooled scores with {int(level * 100)}% confidence intervals (bootstrap over subjects, "
-                 f"{n_boot} replicates, seed {seed})", header, rows)
+                 f"{n_boot} replicates, seed {seed})", header, rows, notes)

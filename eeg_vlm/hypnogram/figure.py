@@ -69,9 +69,9 @@ def hypnogram_figure(epochs: Sequence[int], truth: Sequence[str] | None, pred: S
     to_h = epoch_s / 3600.0
     fig = new_figure(10.0, 4.6)
     axes = fig.subplots(2, 1, sharex=True)
-    for ax, stages, name, color in ((axes[0], tr, "expert", "black"), (axes[1], pr, "predicted", "#c44e52")):
+    for ax, stages, name, color in ((axes[0], tr, "expert", "black"), (axes[1], pr, "predicted", "#4c72b0")):
         x, y = _steps(ep, stages)
-        ax.step(x * to_h, y, where="post", color=color, linewidth=1.1)
+        ax.step(x * to_h, y, where="post", color=color, linewidth=1.1, label=f"{name} stage")
         ax.set_yticks([_HYPNO_Y[s] for s in _HYPNO_ORDER], labels=list(_HYPNO_ORDER))
         ax.set_ylim(-0.6, len(_HYPNO_ORDER) - 0.2)
         ax.set_ylabel(name)
@@ -79,13 +79,17 @@ def hypnogram_figure(epochs: Sequence[int], truth: Sequence[str] | None, pred: S
     wrong = np.array([p is not None and p != t for p, t in zip(pr, tr)], dtype=bool)
     unparsed = np.array([p is None for p in pr], dtype=bool)
     if wrong.any():
-        axes[1].vlines((ep[wrong] + 0.5) * to_h, -0.55, -0.25, color="#d62728", linewidth=0.8,
-                       label="disagrees with expert")
+        # only the disagreeing epochs are red: a thick bar at the predicted level, and a tick
+        # under the axis so that single epochs stay visible on a whole night
+        level = np.array([_HYPNO_Y[p] for p in np.asarray(pr, dtype=object)[wrong]], dtype=np.float64)
+        start = ep[wrong] * to_h
+        axes[1].hlines(level, start, start + to_h, color="#d62728", linewidth=3.0,
+                       label=f"disagrees with expert ({int(wrong.sum())} epochs)")
+        axes[1].vlines(start + 0.5 * to_h, -0.55, -0.3, color="#d62728", linewidth=0.8)
     for k, e in enumerate(ep[unparsed]):
         axes[1].axvspan(e * to_h, (e + 1) * to_h, color="0.85", zorder=0, linewidth=0,
                         label="unparseable answer" if k == 0 else None)
-    if wrong.any() or unparsed.any():
-        axes[1].legend(loc="lower right", bbox_to_anchor=(1.0, 0.98), ncols=2, fontsize=8, frameon=False)
+    axes[1].legend(loc="lower right", bbox_to_anchor=(1.0, 0.98), ncols=3, fontsize=8, frameon=False)
     agree = float(np.mean([p == t for p, t in zip(pr, tr)])) if tr else float("nan")
     axes[0].set_title(f"{title}  (agreement {agree:.3f}, {len(tr)} epochs)".strip(), fontsize=11)
     axes[1].set_xlabel("time (h, from epoch 0)")
@@ -123,7 +127,8 @@ def hypnodensity_figure(epochs: Sequence[int], probs: np.ndarray, truth: Sequenc
     probs : np.ndarray
         ``(n_epochs, 5)`` probabilities in STAGES order (rows need not sum exactly to 1).
     truth : sequence of str, optional
-        Expert stages, drawn as a colour strip above the densities.
+        Expert stages, drawn as a colour strip above the densities; ``None`` marks an epoch
+        the expert did not score (left white).
     """
     order = np.argsort(np.asarray(epochs), kind="stable")
     ep = np.asarray(epochs)[order].astype(np.float64)
@@ -135,8 +140,8 @@ def hypnodensity_figure(epochs: Sequence[int], probs: np.ndarray, truth: Sequenc
     if truth is not None:
         ax_t, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 7]})
         tr = [truth[i] for i in order]
-        ax_t.bar(ep * to_h, np.ones_like(ep), width=to_h, align="edge",
-                 color=[STAGE_COLORS[s] for s in tr], linewidth=0)
+        ax_t.bar(ep * to_h, np.ones_like(ep), width=to_h, align="edge",  # unscored epochs stay white
+                 color=[STAGE_COLORS[s] if s is not None else "white" for s in tr], linewidth=0)
         ax_t.set_yticks([])
         ax_t.set_ylabel("expert", rotation=0, ha="right", va="center", fontsize=8)
         ax_t.set_title(title or "Hypnodensity", fontsize=11)
