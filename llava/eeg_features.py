@@ -102,8 +102,11 @@ class FeatureStore:
                 raise ValueError(
                     f"{where}: {len(self)} rows but its sidecar {str(side)!r} lists {len(self.sidecar_ids)} sample ids"
                 )
+        self.sample_ids: list[str] | None = None if self.sidecar_ids is None else list(self.sidecar_ids)
+        self._context: dict[int, np.ndarray] = {}
         if sample_ids is not None:
             self.verify(sample_ids, data_file)
+            self.sample_ids = [str(s) for s in sample_ids]
 
     def __len__(self) -> int:
         return int(self.array.shape[0])
@@ -130,3 +133,25 @@ class FeatureStore:
         if not 0 <= index < len(self):
             raise IndexError(f"features file {str(self.path)!r}: row {index} out of range 0..{len(self) - 1}")
         return np.array(self.array[index], dtype=np.float32)
+
+    def context_rows(self, index: int, k: int) -> np.ndarray:
+        """Rows of sample ``index`` and its ``±k`` neighbours, float32 ``(2k + 1, D)``.
+
+        Neighbours are the samples of the same night (record id) at epochs ``t-k .. t+k``
+        in this file (:func:`ondisk.neighbours.neighbour_index`); a missing one is a row of
+        zeros, never a row of another night. ``k = 0`` gives ``self[index]``.
+        """
+        if k == 0:
+            return self[index][:1].reshape(1, -1)
+        if self.sample_ids is None:
+            raise ValueError(f"features file {str(self.path)!r}: eeg_context {k} needs the samples' ids (a sidecar "
+                             f"or the data file's) to find each sample's neighbours")
+        if k not in self._context:
+            from ondisk.neighbours import neighbour_index
+
+            self._context[k] = neighbour_index(self.sample_ids, k)
+        if not 0 <= index < len(self):
+            raise IndexError(f"features file {str(self.path)!r}: row {index} out of range 0..{len(self) - 1}")
+        from ondisk.neighbours import gather_context
+
+        return gather_context(self.array, self._context[k][index]).reshape(2 * k + 1, -1)  # (2k + 1, D)

@@ -250,7 +250,8 @@ def _inputs(session: Session, q: Question, conv_mode: str, image_folder: str):
     if n_tags == 2:
         if session.features is None:  # pragma: no cover - open_features guarantees it
             raise RuntimeError(f"question {q.question_id!r}: no features store for its feature slot")
-        feats = torch.from_numpy(session.features[q.index])  # (1, D), row = global index
+        k = int(getattr(cfg, "eeg_context", 0) or 0)  # (2K + 1, D): the row, then its night's neighbours
+        feats = torch.from_numpy(session.features.context_rows(q.index, k))
     return prompt, ids, image, size, feats
 
 

@@ -77,6 +77,9 @@ class MultimodalFields:
     tokenizer_model_max_length: int | None = field(default=None, metadata={"help": (
         "longest sequence after the visual tokens are spliced in; longer ones raise")})
     eeg_fusion: str = field(default="add", metadata={"help": "EEG-VLM slot 2: 'add', 'raw' or 'none'"})
+    eeg_context: int = field(default=0, metadata={"help": (
+        "EEG-VLM neighbour context K: slot 2 also carries the feature rows of epochs t-K .. t+K of the "
+        "night (zeros where missing); 0: the paper's slot")})
     eeg_feature_dim: int | None = field(default=None, metadata={"help": (
         "EEG feature width; must equal mm_hidden_size (shared projector); None: mm_hidden_size")})
 
@@ -84,6 +87,8 @@ class MultimodalFields:
         """Check the multimodal fields; fill ``eeg_feature_dim`` from ``mm_hidden_size``."""
         where = type(self).__name__
         _allowed("eeg_fusion", self.eeg_fusion, EEG_FUSION_MODES, where)
+        if isinstance(self.eeg_context, bool) or not isinstance(self.eeg_context, int) or self.eeg_context < 0:
+            raise ValueError(f"{where}: eeg_context must be an integer >= 0, got {self.eeg_context!r}")
         _allowed("mm_vision_select_feature", self.mm_vision_select_feature, SELECT_FEATURES, where)
         _allowed("mm_patch_merge_type", self.mm_patch_merge_type, MERGE_TYPES, where)
         _allowed("image_aspect_ratio", self.image_aspect_ratio, ASPECT_RATIOS, where)

@@ -13,6 +13,13 @@ mode        slot 2                                      tokens (LLaVA-1.5)     p
 ``none``    no second placeholder; features ignored      - (576)                vanilla LLaVA
 ==========  ==========================================  =====================  ==============
 
+Neighbour context (``eeg_context`` K > 0, EEG-VLM's own extension): a sample carries the
+feature rows of epochs ``t-K .. t+K`` of its night, ``(B, 2K+1, D)``, centre row ``K``
+(zeros where a neighbour is missing: the first and last epochs of a night are padded,
+never borrowed). ``add`` puts ``Hv + Expand(Hf_t)`` on the patch tokens as before and
+appends the 2K projected neighbour rows in time order (576 + 2K tokens); ``raw`` is the
+2K + 1 projected rows. K = 0 is the paper's slot, token for token.
+
 :meth:`EEGFusion.check_features` checks the rows against the batch and width,
 :meth:`EEGFusion.slots` builds a sample's blocks (and raises on any placeholder/feature
 mismatch), :meth:`EEGFusion.visual_token_count` is the count the dataset budgets for.
@@ -46,22 +53,31 @@ class EEGFusion:
     """
 
     mode: str = "add"
+    context: int = 0  # eeg_context K: feature rows of epochs t-K .. t+K
 
     def __post_init__(self) -> None:
         if self.mode not in EEG_FUSION_MODES:
             raise ValueError(f"config: invalid value for 'eeg_fusion'. Allowed values are "
                              f"{', '.join(map(repr, EEG_FUSION_MODES))}, but got {self.mode!r} instead")
+        if isinstance(self.context, bool) or not isinstance(self.context, int) or self.context < 0:
+            raise ValueError(f"config: 'eeg_context' must be an integer >= 0, got {self.context!r}")
+
+    @property
+    def rows(self) -> int:
+        """Feature rows per sample: ``2 * context + 1``."""
+        return 2 * self.context + 1
 
     @property
     def uses_features(self) -> bool:
         return self.mode != "none"
 
     def check_features(self, eeg_features: torch.Tensor, batch: int, width: int) -> torch.Tensor:
-        """``eeg_features`` (B, D) or (B, 1, D) -> (B, 1, D), checked against the batch and ``width``."""
+        """``eeg_features`` (B, D) or (B, R, D) -> (B, R, D) with R = :attr:`rows`, checked."""
         if eeg_features.dim() == 2:
             eeg_features = eeg_features.unsqueeze(1)
-        if eeg_features.dim() != 3 or eeg_features.shape[1] != 1:
-            raise ValueError(f"eeg_features: expected shape (batch, 1, D), got {tuple(eeg_features.shape)}")
+        if eeg_features.dim() != 3 or eeg_features.shape[1] != self.rows:
+            raise ValueError(f"eeg_features: expected shape (batch, {self.rows}, D) for eeg_context {self.context}, "
+                             f"got {tuple(eeg_features.shape)}")
         if eeg_features.shape[0] != batch:
             raise ValueError(f"eeg_features: {eeg_features.shape[0]} feature rows for a batch of {batch} samples")
         if eeg_features.shape[-1] != width:
@@ -72,12 +88,16 @@ class EEGFusion:
         return eeg_features
 
     def feature_slot(self, hv: torch.Tensor, patch: torch.Tensor | None, hf: torch.Tensor) -> torch.Tensor:
-        """Slot 2: (P, hidden) for ``'add'`` (``hf`` added where ``patch``), (R, hidden) for ``'raw'``."""
+        """Slot 2: (P + 2K, hidden) for ``'add'`` (the centre row added where ``patch``, then
+        the neighbour rows), (2K + 1, hidden) for ``'raw'``; ``hf`` is (2K + 1, hidden)."""
         if self.mode == "raw":
             return hf
-        if patch is None:
-            return hv + hf  # (P, hidden) + (1, hidden) broadcast
-        return hv + hf * patch[:, None].to(hv.dtype)  # newline rows get + 0
+        k = self.context
+        centre = hf[k:k + 1]  # (1, hidden)
+        fused = hv + centre if patch is None else hv + centre * patch[:, None].to(hv.dtype)  # newline rows + 0
+        if k == 0:
+            return fused  # (P, hidden)
+        return torch.cat([fused, hf[:k], hf[k + 1:]], dim=0)  # (P + 2K, hidden)
 
     def slots(self, b: int, n_tags: int, hv: torch.Tensor, patch: torch.Tensor | None,
               hf: torch.Tensor | None, has_features: bool) -> list[torch.Tensor]:
@@ -102,7 +122,11 @@ class EEGFusion:
                          f"(eeg_fusion {self.mode!r}, features {'given' if has_features else 'absent'})")
 
     def visual_token_count(self, image_tokens: int, n_tags: int, feature_rows: int = 1) -> int:
-        """Visual tokens spliced for a sample with ``n_tags`` placeholders and ``image_tokens`` per image."""
+        """Visual tokens spliced for a sample with ``n_tags`` placeholders and ``image_tokens`` per image.
+
+        ``feature_rows`` is ignored when ``context`` > 0 (the rows are then ``2 * context + 1``).
+        """
         if n_tags <= 1 or self.mode == "none":
             return image_tokens * min(n_tags, 1)
-        return image_tokens + (image_tokens if self.mode == "add" else feature_rows)
+        rows = self.rows if self.context else feature_rows
+        return image_tokens + (image_tokens + rows - 1 if self.mode == "add" else rows)

@@ -217,7 +217,8 @@ class LlavaMetaForCausalLM:
 
     def encode_eeg_features(self, eeg_features: torch.Tensor) -> torch.Tensor:
         """High-level features ``Zf`` (B, 1, D) -> ``Hf`` (B, 1, hidden) via the shared projector."""
-        return self._project(EEGFusion().check_features(eeg_features, eeg_features.shape[0], self._feature_width()))
+        fusion = EEGFusion(context=int(getattr(self.config, "eeg_context", 0) or 0))
+        return self._project(fusion.check_features(eeg_features, eeg_features.shape[0], self._feature_width()))
 
     def _feature_width(self) -> int:
         return int(getattr(self.config, "eeg_feature_dim", None) or getattr(self.config, "mm_hidden_size", 0) or 0)
@@ -266,7 +267,7 @@ class LlavaMetaForCausalLM:
             raise RuntimeError("vision tower weights are not loaded; call "
                                "model.get_vision_tower().load_model() (load_pretrained_model does it)")
         batch = input_ids.shape[0]
-        fusion = EEGFusion(getattr(self.config, "eeg_fusion", "add"))
+        fusion = EEGFusion(getattr(self.config, "eeg_fusion", "add"), int(getattr(self.config, "eeg_context", 0) or 0))
         visual = self.encode_visual(images, image_sizes, batch)
         hf = None  # (B, 1, hidden)
         if eeg_features is not None:

@@ -69,6 +69,10 @@ def initialize_vision_modules(model: Any, model_args: Any, fsdp: Any = None) -> 
     if fusion is not None:
         EEGFusion(fusion)  # checks the value
         config.eeg_fusion = fusion
+    context = getattr(model_args, "eeg_context", None)
+    if context is not None:
+        EEGFusion(config.eeg_fusion if hasattr(config, "eeg_fusion") else "add", int(context))  # checks the value
+        config.eeg_context = int(context)
 
     tower = model.get_vision_tower()
     if tower is None or tower.vision_tower_name != str(name):

@@ -74,6 +74,14 @@ class ModelArguments:
     mm_vision_select_feature: str = field(
         default="patch", metadata={"help": "patch (drop CLS, 576 tokens) or cls_patch (keep CLS)."}
     )
+    eeg_context: int = field(
+        default=0,
+        metadata={
+            "help": "EEG-VLM neighbour context K: slot 2 also carries the projected feature rows of epochs "
+            "t-K .. t+K of the same night (2K extra tokens with 'add'; zeros where an epoch is missing, never "
+            "another night's). 0 (default) is the paper's slot; recorded in the checkpoint config."
+        },
+    )
     eeg_fusion: str = field(
         default="add",
         metadata={

@@ -64,6 +64,7 @@ class DatasetOptions:
     version: str = "v1"
     model_max_length: int | None = None
     eeg_fusion: str = "add"
+    eeg_context: int = 0
     features_path: str | None = None
     mm_use_im_start_end: bool = False
     #: Visual tokens one image slot becomes in the model (576 for CLIP ViT-L/14-336); the
@@ -243,8 +244,11 @@ class LazySupervisedDataset(Dataset):
     def _visual_tokens(self, n_tags: int) -> int:
         """Visual tokens the model splices in for ``n_tags`` image tags."""
         per = self.options.image_tokens
+        rows = 2 * self.options.eeg_context + 1
         if n_tags == 2 and self.options.eeg_fusion == "raw":
-            return per + 1
+            return per + rows
+        if n_tags == 2:
+            return 2 * per + rows - 1
         return per * n_tags
 
     def _text_budget(self, sid: str, n_tags: int) -> int | None:
@@ -295,5 +299,6 @@ class LazySupervisedDataset(Dataset):
         elif self.image_processor is not None:
             item["image"] = self._blank_image()
         if n_tags == 2 and self.features is not None:
-            item["eeg_features"] = torch.from_numpy(self.features[i])  # (1, D), row i = sample i
+            # (2K + 1, D): row i = sample i, then its night's neighbours (zeros where missing)
+            item["eeg_features"] = torch.from_numpy(self.features.context_rows(i, self.options.eeg_context))
         return item

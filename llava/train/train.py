@@ -280,6 +280,7 @@ def train(argv: Sequence[str] | None = None, attn_implementation: str | None = N
         data_path=data_args.data_path, image_folder=data_args.image_folder,
         image_aspect_ratio=data_args.image_aspect_ratio, version=model_args.version,
         model_max_length=training_args.model_max_length, eeg_fusion=model_args.eeg_fusion,
+        eeg_context=model_args.eeg_context,
         features_path=data_args.high_level_features_path, mm_use_im_start_end=model_args.mm_use_im_start_end)
     prepared = prepare_data(options)  # every sample's files checked before the model is loaded
 
