@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eeg_vlm.experiments import ablation
@@ -77,3 +78,40 @@ def test_steps_skip_when_done_and_rerun_when_interrupted(tmp_path):
     steps[0] = step("a", f"open({str(log)!r}, 'a').write('A')")
     assert run_steps(steps) == {"run": 1, "skipped": 1} and log.read_text() == "abA"
     assert json.loads((tmp_path / ".done" / "a.json").read_text())["argv"] == steps[0].argv
+
+
+def _answers(path: Path, pairs: list[tuple[str, str]]) -> Path:
+    lines = [json.dumps({"question_id": f"s/{i:06d}", "prompt": "", "text": f"Sleep stage: {p}", "answer_id": str(i),
+                         "model_id": "m", "metadata": {"sample_id": f"s/{i:06d}", "stage": t, "pred": p}})
+             for i, (t, p) in enumerate(pairs)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_folds_aggregate_pools_epochs_and_averages_folds(tmp_path):
+    from eeg_vlm.experiments.folds import aggregate_folds
+
+    a = _answers(tmp_path / "a.jsonl", [("W", "W"), ("N2", "N2"), ("N3", "N2"), ("REM", "REM")])  # acc 0.75
+    b = _answers(tmp_path / "b.jsonl", [("W", "N1"), ("N2", "N2")])  # acc 0.5
+    res = aggregate_folds(tmp_path, [("fold0", a), ("fold1", b)], "cell")
+    assert res["folds"]["fold0"]["accuracy"] == 0.75 and res["folds"]["fold1"]["accuracy"] == 0.5
+    assert res["mean_across_folds"]["accuracy"] == pytest.approx(0.625)
+    assert res["sd_across_folds"]["accuracy"] == pytest.approx(np.std([0.75, 0.5], ddof=1))
+    assert res["pooled_over_all_test_epochs"]["accuracy"] == pytest.approx(4 / 6)  # not the mean of folds
+    md = (tmp_path / "folds.md").read_text()
+    assert "**pooled over all test epochs** | 6 |" in md and "**mean ± sd across folds**" in md
+
+
+def test_folds_and_robustness_dry_runs(tmp_path, capsys):
+    from eeg_vlm.experiments.command import main
+
+    assert main(["folds", "--out", str(tmp_path / "f"), "--seeds", "0,1,2", "--cell", "none-none", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("holdout split, seed") == 3 and out.count("none-none: LoRA fine-tuning") == 3
+    assert "aggregate over folds" in out and not (tmp_path / "f").exists()
+    assert main(["robustness", "--out", str(tmp_path / "r"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "--fail-channel Fpz-Cz --fail-fraction 0.7 --fail-seed 0" in out
+    assert out.count("LoRA fine-tuning") == 2 and "VLM (clean) on failure questions" in out
+    assert "experiment predict --vision-model" in out

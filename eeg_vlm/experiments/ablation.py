@@ -26,7 +26,8 @@ from ondisk import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FUSIONS", "COTS", "BACKBONES", "Cell", "all_cells", "select_cells", "ablation_steps", "ablation_table"]
+__all__ = ["FUSIONS", "COTS", "BACKBONES", "Cell", "all_cells", "select_cells", "base_steps", "grid_steps",
+           "ablation_steps", "ablation_table"]
 
 FUSIONS = ("none", "raw", "add")
 COTS = ("none", "single", "stagewise")
@@ -80,8 +81,6 @@ def select_cells(spec: str | None) -> list[Cell]:
 def _shared_steps(p: pf.Profile, manifest: Path, out: Path, cells: list[Cell], seed: int) -> list[Step]:
     shared, done = out / "shared", out / "shared" / ".done"
     steps = []
-    if p.name == "tiny" and not Path(p.base_model).joinpath("config.json").is_file():
-        steps.append(Step("tiny LLaVA-1.5 base from configs", pf.tiny_base_argv(p), done / "tiny_base.json"))
     cots = sorted({c.cot for c in cells} | ({"none"} if any(c.backbone for c in cells) else set()), key=COTS.index)
     for cot in cots:
         steps.append(Step(f"data, --cot {cot}", pf.build_data_argv(manifest, shared / f"data_{cot}", cot),
@@ -119,9 +118,16 @@ def _cell_steps(p: pf.Profile, cell: Cell, out: Path, seed: int) -> list[Step]:
             Step(f"{cell.name}: answers", ev, folder / ".done" / "eval.json")]
 
 
-def ablation_steps(p: pf.Profile, manifest: Path, out: Path, cells: list[Cell], seed: int = 0,
-                   dataset: str = "this dataset", write_configs: bool = True) -> list[Step]:
-    """Every command of the grid in order: shared work, then each cell, then the report."""
+def base_steps(p: pf.Profile, out: Path) -> list[Step]:
+    """The tiny profile builds its base model once per output folder; the GPU profile brings its own."""
+    if p.name != "tiny":
+        return []
+    return [Step("tiny LLaVA-1.5 base from configs", pf.tiny_base_argv(p), out / "shared" / ".done" / "tiny_base.json")]
+
+
+def grid_steps(p: pf.Profile, manifest: Path, out: Path, cells: list[Cell], seed: int = 0,
+               write_configs: bool = True) -> list[Step]:
+    """The shared work and every cell's commands (no base model, no report)."""
     steps = _shared_steps(p, manifest, out, cells, seed)
     for cell in cells:
         cell_steps = _cell_steps(p, cell, out, seed)
@@ -133,6 +139,13 @@ def ablation_steps(p: pf.Profile, manifest: Path, out: Path, cells: list[Cell], 
                         "commands": [s.argv for s in cell_steps]}
             write_text_atomic(folder / "cell.json", json.dumps(resolved, indent=2) + "\n")
         steps += cell_steps
+    return steps
+
+
+def ablation_steps(p: pf.Profile, manifest: Path, out: Path, cells: list[Cell], seed: int = 0,
+                   dataset: str = "this dataset", write_configs: bool = True) -> list[Step]:
+    """Every command of the grid in order: base model, shared work, each cell, the report."""
+    steps = base_steps(p, out) + grid_steps(p, manifest, out, cells, seed, write_configs)
     answers = [out / "cells" / c.name / "answers.jsonl" for c in cells]
     names = [c.name if c.fusion != ZERO_SHOT else "zero-shot (untuned base)" for c in cells]
     report = pf.report_argv(answers, names, [c.settings for c in cells], manifest, out / "report", dataset)

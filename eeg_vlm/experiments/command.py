@@ -2,6 +2,11 @@
 
 - ``ablation``: EEG-VLM Table II — fusion x CoT x backbone (15 cells) + untuned zero-shot
   (:mod:`eeg_vlm.experiments.ablation`).
+- ``folds``: one configuration over all folds or seeds, pooled and mean ± sd
+  (:mod:`eeg_vlm.experiments.folds`).
+- ``robustness``: PSG-LLaVA Figs. 4-5, clean vs channel-failure training/testing for the
+  vision module and the VLM (:mod:`eeg_vlm.experiments.robustness`).
+- ``predict``: a vision module's predictions CSV on a manifest split (used by robustness).
 
 Every experiment takes ``--profile gpu`` (the seed's flags: LLaVA-v1.5-13B, ZeRO-3, bf16)
 or ``--profile tiny`` (the same commands with the tiny LLaVA on CPU), ``--dry-run`` (print
@@ -37,7 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="experiment", required=True)
     ab = sub.add_parser("ablation", help="EEG-VLM Table II: fusion x CoT x backbone + zero-shot")
     ab.add_argument("--cells", default=None, help="comma-separated cell names to run (default: all 16)")
-    for p in (ab,):
+    fo = sub.add_parser("folds", help="one configuration over all folds / seeds: pooled and mean ± sd")
+    fo.add_argument("--cell", default="add-stagewise-resnet18_1024", help="configuration (an ablation cell name)")
+    fo.add_argument("--protocol", choices=("holdout", "kfold", "loso"), default="holdout",
+                    help="holdout (one 8:2 split per seed), kfold or loso (default: holdout)")
+    fo.add_argument("--seeds", default="0,1,2,3,4", help="holdout seeds (default: PSG-LLaVA's five, 0-4)")
+    fo.add_argument("--folds", type=int, default=10, help="kfold: number of folds (default: 10)")
+    ro = sub.add_parser("robustness", help="PSG-LLaVA Figs. 4-5: clean vs channel-failure training and testing")
+    ro.add_argument("--raw", type=Path, default=None, help="folder of recordings (default with --profile tiny: "
+                    "synthetic nights made here)")
+    ro.add_argument("--channels", nargs="+", default=["Fpz-Cz"], help="channels drawn (default: Fpz-Cz)")
+    ro.add_argument("--style", default="eeg-vlm", choices=("eeg-vlm", "psg-llava"), help="image style")
+    ro.add_argument("--fail-channel", default=None, help="channel that fails (default: the first of --channels)")
+    ro.add_argument("--cell", default="add-none-resnet18_1024", help="VLM configuration (an ablation cell name)")
+    pr = sub.add_parser("predict", help="a vision module's predictions CSV on a manifest split")
+    pr.add_argument("--vision-model", required=True, help="feature_extractor checkpoint")
+    pr.add_argument("--manifest", required=True, type=Path, help="manifest.csv")
+    pr.add_argument("--split", default="test", help="split (default: test)")
+    pr.add_argument("--out", required=True, type=Path, help="predictions CSV to write")
+    pr.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    for p in (ab, fo, ro):
         p.add_argument("--out", required=True, type=Path, help="output folder (rerun with the same one to resume)")
         p.add_argument("--manifest", type=Path, default=None, help="converted manifest.csv with splits "
                        "(default with --profile tiny: synthetic nights made here)")
@@ -59,26 +83,74 @@ def main(argv: list[str] | None = None) -> int:
     from eeg_vlm.experiments.profiles import get_profile
 
     args = build_parser().parse_args(argv)
+    if args.experiment == "predict":
+        return _predict(args)
     configure_logging(args.verbose)
     out = args.out.resolve()
     try:
         profile = get_profile(args.profile, out, args.base_model)
         steps: list[Step] = []
-        manifest = args.manifest.resolve() if args.manifest else None
+        manifest = args.manifest.resolve() if getattr(args, "manifest", None) else None
+        if args.experiment == "robustness":
+            manifest = Path("unused")
+            raw = args.raw.resolve() if args.raw else None
+            if raw is None:
+                if profile.name != "tiny":
+                    raise ValueError("experiment robustness: --raw is required with --profile gpu")
+                synth, _ = synthetic_steps(out / "data", args.subjects, args.hours, args.seed)
+                steps, raw = synth[:1], out / "data" / "raw"
         if manifest is None:
             if profile.name != "tiny":
                 raise ValueError("experiment: --manifest is required with --profile gpu")
             steps, manifest = synthetic_steps(out / "data", args.subjects, args.hours, args.seed)
         dataset = args.dataset or ("synthetic PSG" if args.manifest is None else manifest.parent.name)
-        cells = ablation.select_cells(args.cells)
-        steps += ablation.ablation_steps(profile, manifest, out, cells, args.seed, dataset,
-                                         write_configs=not args.dry_run)
+        if args.experiment == "ablation":
+            cells = ablation.select_cells(args.cells)
+            steps += ablation.ablation_steps(profile, manifest, out, cells, args.seed, dataset,
+                                             write_configs=not args.dry_run)
+            table = out / "ablation.md"
+        elif args.experiment == "robustness":
+            from eeg_vlm.experiments.robustness import robustness_steps
+
+            (cell,) = ablation.select_cells(args.cell)
+            steps += robustness_steps(profile, raw, out, list(args.channels), args.style,
+                                      args.fail_channel or args.channels[0], cell, args.seed, not args.dry_run)
+            table = out / "robustness.md"
+        else:
+            from eeg_vlm.experiments import folds
+
+            (cell,) = ablation.select_cells(args.cell)
+            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+            split, fold_manifests = folds.split_steps(manifest, args.protocol, seeds, args.folds)
+            steps += split + folds.fold_steps(profile, fold_manifests, out, cell, args.seed, not args.dry_run)
+            table = out / "folds.md"
         counts = run_steps(steps, args.dry_run, in_process=not args.subprocess, echo=lambda s: print(s, flush=True))
     except (ValueError, FileNotFoundError, StepFailed) as exc:
         print(f"eeg-vlm experiment: {exc}", file=sys.stderr)
         return 1
     if not args.dry_run:
-        print(f"{counts['run']} steps run, {counts['skipped']} already done; table: {out / 'ablation.md'}")
+        print(f"{counts['run']} steps run, {counts['skipped']} already done; table: {table}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """``eeg-vlm experiment predict``: the vision module's predictions on one split of a manifest."""
+    from eeg_vlm.explain.models import load_vision
+    from feature_extractor.images import ImageDataset
+    from feature_extractor.predict import predict, write_predictions
+    from feature_extractor.samples import read_manifest
+
+    try:
+        model, transform, dev = load_vision(args.vision_model, args.device)
+        samples = read_manifest(args.manifest, split=args.split)
+        if not samples:
+            raise ValueError(f"manifest {str(args.manifest)!r}: no rows in split {args.split!r}")
+        probs = predict(model, ImageDataset(samples, transform), 64, dev)
+        write_predictions(args.out, samples, probs)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"eeg-vlm experiment predict: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(samples)} predictions -> {args.out}")
     return 0
 
 

@@ -50,7 +50,7 @@ class Step:
     title : str
         What the step does, for the log and ``--dry-run``.
     argv : list of str
-        The command line.
+        The command line (empty: the step is its ``after`` hook alone).
     marker : Path
         Written (with the argv) once the command succeeded; its presence skips the step.
     after : callable, optional
@@ -64,7 +64,7 @@ class Step:
     after: Callable[[], None] | None = field(default=None, repr=False)
 
     def shell(self) -> str:
-        return shlex.join(self.argv)
+        return shlex.join(self.argv) if self.argv else f"(in-process: {self.title})"
 
     def done(self) -> bool:
         if not self.marker.is_file():
@@ -96,7 +96,9 @@ def run_step(step: Step, in_process: bool = True) -> None:
     """Run ``step``'s command (see the module docstring), then its ``after`` hook and marker."""
     entry = in_process_entry(step.argv) if in_process else None
     t0 = time.perf_counter()
-    if entry is not None:
+    if not step.argv:  # a step that is only its ``after`` hook (an aggregate, a table)
+        rc = 0
+    elif entry is not None:
         main, rest = entry
         try:
             rc = int(main(rest) or 0)

@@ -36,12 +36,13 @@ def heat_pixels(scores: np.ndarray, patch: int, top: float | None = None, smooth
 
 
 def draw_overlay(ax, image: np.ndarray, pixels: np.ndarray, title: str = "") -> None:
-    """The grey epoch image with the heat map on top (jet-like colours, alpha rising with the score)."""
+    """The epoch image (strokes in grey) under the heat map: jet colours, zero scores transparent."""
     from matplotlib import colormaps
 
-    ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    rgba = colormaps["inferno_r"](pixels)  # (H, W, 4)
-    rgba[..., 3] = 0.65 * np.clip(pixels, 0.0, 1.0)
+    ax.imshow(image, cmap="gray", vmin=-255, vmax=255, interpolation="nearest")  # strokes mid-grey
+    pixels = np.clip(pixels, 0.0, 1.0)
+    rgba = colormaps["jet"](pixels)  # (H, W, 4): blue (low) .. red (high)
+    rgba[..., 3] = np.where(pixels > 0, 0.25 + 0.45 * pixels, 0.0)
     ax.imshow(rgba, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
