@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from eeg_vlm.apps.staging import main, render_settings, truth_for_epochs
-from eeg_vlm.hypnogram.statistics import sleep_statistics
+from eeg_vlm.hypnogram.statistics import format_statistics, sleep_statistics
 
 TINY_RESNET = {"widths": [8, 16, 32, 64], "layers": [1, 1, 1, 1]}
 
@@ -29,6 +29,23 @@ def test_sleep_statistics_by_hand():
     assert s.stage_minutes == {"W": 2.5, "N1": 0.5, "N2": 1.5, "N3": 0.5, "REM": 1.0}
     assert s.stage_percent["N2"] == pytest.approx(100 * 1.5 / 3.5)
     assert sum(s.stage_percent.values()) == pytest.approx(100.0)
+
+
+def test_stray_rem_at_lights_off_sets_aasm_onset_but_not_persistent_sleep():
+    # one stray REM epoch at lights off, 20 min of wake, then N1 -> N2 for an hour, REM after
+    night = ["REM"] + ["W"] * 40 + ["N1"] * 4 + ["N2"] * 116 + ["REM"] * 20 + ["W"] * 4
+    s = sleep_statistics(night)
+    assert s.sleep_onset_latency == 0.0 and s.rem_latency == 0.0  # AASM: the stray epoch is sleep onset
+    assert s.persistent_sleep_latency == 20.5  # epoch 41 begins the first 10 min of unbroken sleep
+    assert s.rem_latency_persistent == 60.0  # 120 epochs of N1/N2 before the REM period
+    # a break before 10 minutes restarts the count; no 10-minute run -> None
+    assert sleep_statistics(["N2"] * 19 + ["W"] + ["N2"] * 20).persistent_sleep_latency == 10.0
+    assert sleep_statistics(["N2"] * 19 + ["W"]).persistent_sleep_latency is None
+    text = format_statistics(s, expert=sleep_statistics(["W"] * 41 + night[41:]))
+    header, *rows = text.splitlines()
+    assert header.split() == ["model", "expert"]
+    aasm = next(r for r in rows if r.startswith("sleep latency (AASM"))
+    assert aasm.split()[-4:] == ["0.0", "min", "20.5", "min"]
 
 
 def test_sleep_statistics_without_sleep_or_rem_and_with_unscored():
@@ -139,6 +156,11 @@ def test_stage_whole_night(night, tmp_path, capsys):
     assert summary["image_settings"]["size"] == 32
     assert summary["statistics"]["time_in_bed"] == 60.0
     assert "sleep efficiency" in printed and "kappa" in printed and "WASO" in printed
+    # the expert's statistics beside the model's, computed from the expert's stages
+    want = sleep_statistics([expert.get(round(t, 3)) for t in hyp.onset_s]).as_dict()
+    assert summary["expert_statistics"]["total_sleep_time"] == pytest.approx(want["total_sleep_time"])
+    assert summary["expert_statistics"]["rem_latency"] == want["rem_latency"]
+    assert next(line for line in printed.splitlines() if line.split()[-2:] == ["model", "expert"])
 
 
 def test_stage_start_duration_and_flags_clash(night, tmp_path, capsys):

@@ -91,6 +91,8 @@ class StageResult:
     settings: RenderSettings
     scores: dict | None = None
     files: list[Path] = dataclasses.field(default_factory=list)
+    #: the same statistics of the expert's hypnogram, when one was given
+    expert_statistics: SleepStatistics | None = None
 
 
 def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, llava: str | None = None,
@@ -210,6 +212,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     if hypnogram is not None:
         truth = truth_for_epochs(hypnogram, onsets, rec.meta.get("start"), ep_length)
         result.scores = _scores(truth, stages, hypnogram)
+        result.expert_statistics = sleep_statistics(truth, ep_length)
     title = f"{rec.record_id} ({'LLaVA label scoring' if llava else 'vision module'})"
     result.files += _figures(out, ep.epoch, stages, probs, truth, title, ep_length)
     if explain:
@@ -225,6 +228,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         "model": {"vision": str(ckpt), "llava": llava, "llava_base": llava_base},
         "context": {"mode": context, "transitions": trans_source or None},
         "image_settings": dataclasses.asdict(settings), "statistics": stats.as_dict(), "scores": result.scores,
+        "expert_statistics": None if result.expert_statistics is None else result.expert_statistics.as_dict(),
         "hypnogram": None if hypnogram is None else str(hypnogram),
     }
     write_text_atomic(out / "summary.json", json.dumps(_plain(summary), indent=2, sort_keys=True) + "\n")
@@ -327,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"eeg-vlm stage: error: {exc}", file=sys.stderr)
         return 1
     print(f"{len(res.hypnogram)} epochs of {args.edf} staged -> {res.out}")
-    print(format_statistics(res.statistics))
+    print(format_statistics(res.statistics, res.expert_statistics))
     if res.scores is not None:
         s = res.scores
         print(f"against {args.hypnogram}: accuracy {s['accuracy']:.3f}, kappa {s['kappa']:.3f}, "
