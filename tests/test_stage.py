@@ -241,3 +241,16 @@ def test_stage_context_hmm_is_viterbi_of_the_plain_probabilities(night, tmp_path
     assert json.loads((tmp_path / "plain" / "summary.json").read_text())["context"]["mode"] == "none"
     assert main(args + ["--out", str(tmp_path / "bad"), "--context", "hmm", "--transitions",
                         str(tmp_path / "nope.json")]) == 1
+
+
+def test_stage_reads_a_dreams_excerpt_with_input_channels(night, shared_data, tmp_path):
+    """A real DREAMS text excerpt (C3-A1 at 100 Hz) staged by a model trained on Fpz-Cz images."""
+    from eeg_vlm.hypnogram.files import read_hypnogram_csv
+
+    txt = shared_data / "dreams" / "excerpt1.txt"
+    out = tmp_path / "dreams"
+    args = [str(txt), "--vision-model", str(night["vision"]), "--out", str(out), "--device", "cpu"]
+    assert main(args + ["--input-channels", "C3-A1", "--duration", "300"]) == 0
+    assert len(read_hypnogram_csv(out / "hypnogram.csv")) == 10
+    assert main(args + ["--input-channels", "C3-A1", "Fpz-Cz"]) == 1
+    assert main(args) == 1  # the excerpt holds no Fpz-Cz: named in the error

@@ -98,7 +98,8 @@ class StageResult:
 def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, llava: str | None = None,
                 llava_base: str | None = None, channels: Sequence[str] | None = None, style: str | None = None,
                 sfreq: float | None = None, size: int | None = None, line_width: int | None = None,
-                scaling: str | None = None, uv_range: float | None = None, start: float = 0.0, duration: float | None = None, hypnogram: str | Path | None = None,
+                scaling: str | None = None, uv_range: float | None = None,
+                input_channels: Sequence[str] | None = None, source_sfreq: float | None = None, start: float = 0.0, duration: float | None = None, hypnogram: str | Path | None = None,
                 batch_size: int = 32, device: str = "auto", cot_variant: str = "none",
                 score_template: str = "Sleep stage: {label}", conv_mode: str = "llava_v1",
                 context: str = "none", transitions: str | Path | None = None,
@@ -119,6 +120,10 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     channels, style, sfreq, size, line_width, scaling, uv_range : optional
         Image settings when the vision model does not record them (see :func:`render_settings`);
         a value that contradicts the recorded one is an error.
+    input_channels : sequence of str, optional
+        The recording's channels drawn in place of the trained ones (same order).
+    source_sfreq : float, optional
+        Sampling rate of formats that do not store it (DREAMS text files).
     start, duration : float
         Seconds from the file start where staging begins, and how long (default: to the end).
     hypnogram : path, optional
@@ -158,7 +163,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     from feature_extractor.checkpoint import find_checkpoint, load_model
     from feature_extractor.runtime import resolve_device
 
-    edf = check_file(edf, "EDF file")
+    edf = check_file(edf, "recording file")
     out = Path(out)
     if int(batch_size) < 1:
         raise ValueError(f"stage: batch_size must be >= 1, got {batch_size!r}")
@@ -176,7 +181,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     if hypnogram is not None:
         check_file(hypnogram, "hypnogram file")
 
-    rec = read_night(edf, settings.channels, float(start), duration)
+    rec = read_night(edf, settings.channels, float(start), duration, input_channels, source_sfreq)
     ep = make_epochs(rec, list(settings.channels), sfreq=settings.sfreq, trim_wake=None)
     if len(ep) == 0:
         raise ValueError(f"file {str(edf)!r}: shorter than one 30-s epoch after --start {start:g} s")
@@ -268,7 +273,8 @@ def _figures(out: Path, epochs: np.ndarray, stages: list[str], probs: np.ndarray
 def build_parser() -> argparse.ArgumentParser:
     """The ``eeg-vlm stage`` argument parser."""
     ap = argparse.ArgumentParser(prog="eeg-vlm stage", description="Stage a whole night from one unlabeled EDF.")
-    ap.add_argument("edf", help="EDF, EDF+ or BDF file of one night")
+    ap.add_argument("edf", help="signal file of one night: EDF, EDF+, BDF, or any format the readers know (ISRUC .rec, "
+                    "DREAMS excerpt .txt beside its hypnogram, SHHS/MASS pairs)")
     ap.add_argument("--vision-model", required=True,
                     help="feature_extractor checkpoint (folder with model.safetensors + config.json, or a training "
                          "output folder: its best/ is used)")
@@ -286,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="µV to pixels: minmax per epoch (the papers') or fixed gain (minmax)")
     img.add_argument("--uv-range", type=float, default=None,
                      help=f"fixed gain: ±this many µV fill the image ({DEFAULT_UV_RANGE:g})")
+    ap.add_argument("--input-channels", nargs="+", default=None,
+                    help="the recording's channels drawn in place of the trained ones, same order (e.g. C3-A1 "
+                         "for a model trained on Fpz-Cz)")
+    ap.add_argument("--source-sfreq", type=float, default=None,
+                    help="sampling rate in Hz of files that do not store it (DREAMS text excerpts)")
     ap.add_argument("--start", type=float, default=0.0, help="seconds from the file start where staging begins (0)")
     ap.add_argument("--duration", type=float, default=None, help="seconds to stage (default: to the end of the file)")
     ap.add_argument("--batch-size", type=int, default=32, help="images or questions per forward pass (32)")
@@ -322,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         res = stage_night(
             args.edf, args.vision_model, args.out, llava=args.llava, llava_base=args.llava_base,
             channels=args.channels, style=args.style, sfreq=args.sfreq, size=args.size, line_width=args.line_width,
-            scaling=args.scaling, uv_range=args.uv_range,
+            scaling=args.scaling, uv_range=args.uv_range, input_channels=args.input_channels,
+            source_sfreq=args.source_sfreq,
             start=args.start, duration=args.duration, hypnogram=args.hypnogram, batch_size=args.batch_size,
             device=args.device, cot_variant=args.cot, score_template=args.score_template, conv_mode=args.conv_mode,
             context=args.context, transitions=args.transitions, progress=not args.no_progress and sys.stderr.isatty(),

@@ -128,11 +128,50 @@ def render_settings(vision_meta: dict, vision_model: str | Path, channels: Seque
     return RenderSettings(source=str(path) if path is not None else "flags", **values)
 
 
-def read_night(edf: Path, channels: Sequence[str], start: float, duration: float | None):
-    """The recording with only ``channels``, no scoring, cut to ``[start, start + duration)``."""
-    from eeg_vlm.io import Channel, read_edf
+def _read_any(path: Path, channels: list[str], source_sfreq: float | None):
+    """EDF/BDF directly; any other format the readers know through its folder's discovery."""
+    from eeg_vlm.io import find_recordings, read_edf
 
-    rec = read_edf(edf, channels=list(channels))
+    if path.suffix.lower() in (".edf", ".bdf"):
+        return read_edf(path, channels=channels)
+    try:
+        sources = [s for s in find_recordings(path.parent) if s.paths[0].resolve() == path.resolve()]
+    except ValueError as exc:
+        raise ValueError(f"file {str(path)!r}: not readable as a recording ({exc})") from None
+    if not sources:
+        raise ValueError(f"file {str(path)!r}: not a recording the readers know (EDF/BDF, ISRUC .rec, DREAMS "
+                         f"excerpt .txt beside its Hypnogram_ file, SHHS/MASS pairs)")
+    return sources[0].load(channels=channels, source_sfreq=source_sfreq)
+
+
+def read_night(edf: Path, channels: Sequence[str], start: float, duration: float | None,
+               input_channels: Sequence[str] | None = None, source_sfreq: float | None = None):
+    """The recording with only ``channels``, no scoring, cut to ``[start, start + duration)``.
+
+    Parameters
+    ----------
+    edf : path
+        Any signal file the readers know (EDF/EDF+/BDF, ISRUC ``.rec``, a DREAMS excerpt, ...).
+    channels : sequence of str
+        The channels the model was trained on, in band order.
+    input_channels : sequence of str, optional
+        The recording's channels drawn in their place (same count and order), e.g.
+        ``C3-A1`` for a model trained on ``Fpz-Cz``; they are renamed to ``channels``.
+    source_sfreq : float, optional
+        Sampling rate of formats that do not store it (DREAMS text files).
+    """
+    from eeg_vlm.io import Channel
+
+    if input_channels and len(input_channels) != len(channels):
+        raise ValueError(f"file {str(edf)!r}: {len(input_channels)} --input-channels for the {len(channels)} "
+                         f"channels the model was trained on ({', '.join(channels)})")
+    wanted = list(input_channels or channels)
+    rec = _read_any(Path(edf), wanted, source_sfreq)
+    if input_channels:
+        picked = {new: rec.resolve_channel(old) for old, new in zip(input_channels, channels)}
+        rec = dataclasses.replace(rec, channels={new: Channel(new, rec.channels[name].data, rec.channels[name].sfreq,
+                                                              rec.channels[name].unit)
+                                                 for new, name in picked.items()})
     if start < 0 or (duration is not None and duration <= 0):
         raise ValueError(f"file {str(edf)!r}: --start must be >= 0 and --duration > 0 s, got {start} and {duration}")
     cut = {}
