@@ -200,6 +200,13 @@ class LlavaMetaForCausalLM:
     ``self.model`` to a :class:`LlavaMetaModel` language model.
     """
 
+    def attach_decoder(self, config: Any, decoder_cls: type) -> None:
+        """``self.model`` = ``decoder_cls(config)`` (B, L, hidden), ``lm_head`` -> (B, L, vocab); post_init."""
+        self.model = decoder_cls(config)
+        self.vocab_size = config.vocab_size
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
     def get_model(self) -> LlavaMetaModel:
         return self.model
 
@@ -383,10 +390,7 @@ class LlavaLlamaForCausalLM(LlavaMetaForCausalLM, LlamaForCausalLM):
 
     def __init__(self, config: LlavaConfig) -> None:
         LlamaPreTrainedModel.__init__(self, config)
-        self.model = LlavaLlamaModel(config)  # (B, L, hidden)
-        self.vocab_size = config.vocab_size
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)  # -> (B, L, vocab)
-        self.post_init()
+        self.attach_decoder(config, LlavaLlamaModel)
 
 
 AutoModelForCausalLM.register(LlavaConfig, LlavaLlamaForCausalLM, exist_ok=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from torch import nn
 from transformers import AutoModelForCausalLM, MistralForCausalLM, MistralModel
 from transformers.models.mistral.modeling_mistral import MistralPreTrainedModel
 
@@ -34,10 +33,7 @@ class LlavaMistralForCausalLM(LlavaMetaForCausalLM, MistralForCausalLM):
 
     def __init__(self, config: LlavaMistralConfig) -> None:
         MistralPreTrainedModel.__init__(self, config)
-        self.model = LlavaMistralModel(config)  # (B, L, hidden)
-        self.vocab_size = config.vocab_size
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)  # -> (B, L, vocab)
-        self.post_init()
+        self.attach_decoder(config, LlavaMistralModel)
 
 
 AutoModelForCausalLM.register(LlavaMistralConfig, LlavaMistralForCausalLM, exist_ok=True)
