@@ -165,6 +165,9 @@ def load_split(manifest: str | Path, split: str, channels: Sequence[str] | None 
     data = np.stack(x) if x else np.zeros((0, len(picks), 0), np.float32)
     rate = float(info["sfreq"])
     if sfreq is not None and data.size:
+        if sfreq > rate:
+            logger.warning("signals of %s: converted at %g Hz, upsampled to %g Hz; nothing above %g Hz is in them "
+                           "(convert with --sfreq %g to keep it)", folder, rate, sfreq, rate / 2, sfreq)
         data = resample(data, rate, float(sfreq))
     labels = np.array([STAGES.index(r["stage"]) if r["stage"] in STAGES else -1 for r in rows], dtype=np.int64)
     logger.info("split %r of %s: %d epochs, channels %s, %.0f Hz", split, manifest, len(rows),
