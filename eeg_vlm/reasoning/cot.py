@@ -24,12 +24,13 @@ import random
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ondisk.records import read_jsonl
 from eeg_vlm.checks import check_file, check_option
+from eeg_vlm.reasoning.criteria import Evidence, assess
 from eeg_vlm.reasoning.detectors import EpochDescription, channel_role
+from eeg_vlm.reasoning.phrases import emg_text, eog_text, events_text, f2, pct
 from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)
@@ -75,13 +76,6 @@ INSTRUCTIONS: dict[str, str] = {
     ),
 }
 
-# criteria (fractions of 0.5-30 Hz power, shares of the epoch, ratios to the night's tone)
-_ALPHA_W, _BETA_W, _EMG_W = 0.20, 0.20, 1.5
-_THETA_N1 = 0.20
-_SW_N3 = 0.20
-_EMG_REM = 1.0
-
-
 def final_line(stage: str) -> str:
     """The final line for ``stage`` (``'Sleep stage: N2'``)."""
     check_option("stage", stage, STAGES, where="final_line")
@@ -111,283 +105,6 @@ def question(variant: str, channels: Sequence[str]) -> str:
     names = [str(c) for c in channels] or ["EEG"]
     signal_kind = "EEG" if all(channel_role(c) == "eeg" for c in names) and len(names) <= 2 else "PSG"
     return QUESTION.format(signal=signal_kind, channels=", ".join(names), instruction=INSTRUCTIONS[variant])
-
-
-# ----------------------------------------------------------------------------- evidence
-
-
-@dataclass
-class Evidence:
-    """What one epoch shows about one stage.
-
-    Attributes
-    ----------
-    stage : str
-        The stage assessed.
-    status : str
-        ``'met'`` (its criterion holds), ``'partial'``, ``'absent'`` or ``'unknown'``
-        (the channels needed are missing).
-    criterion : str
-        The AASM criterion in words, as asked in the step.
-    finding : str
-        What was measured, one sentence without final period.
-    support : list of str
-        Measured facts compatible with this stage (used to weigh when it is the label).
-    short : str
-        The features that point to this stage, for weighing sentences.
-    shortfall : str
-        How the measures fall short of the criterion (empty when met).
-    gloss : str
-        Why the scored stage stands when its criterion is not met as measured (empty:
-        the stage's general reason).
-    n_criterion : int
-        How many leading ``support`` facts restate the criterion's own features (left
-        out after ``short`` when the criterion is met).
-    """
-
-    stage: str
-    status: str
-    criterion: str
-    finding: str
-    support: list[str] = field(default_factory=list)
-    short: str = ""
-    shortfall: str = ""
-    gloss: str = ""
-    n_criterion: int = 0
-
-
-def _f2(x: float) -> str:
-    return f"{x:.2f}"
-
-
-def _pct(x: float) -> str:
-    return f"{100.0 * x:.0f}%"
-
-
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
-
-
-def _events_text(d: EpochDescription) -> str:
-    parts = []
-    if d.spindles:
-        shown = "; ".join(f"{s.frequency_hz:.1f} Hz at {s.start_s:.1f} s" for s in d.spindles[:3])
-        more = "; ..." if len(d.spindles) > 3 else ""
-        parts.append(f"{_plural(d.n_spindles, 'spindle')} ({shown}{more})")
-    if d.k_complexes:
-        shown = "; ".join(f"{k.ptp_uv:.0f} µV at {k.start_s:.1f} s" for k in d.k_complexes[:3])
-        more = "; ..." if len(d.k_complexes) > 3 else ""
-        parts.append(f"{_plural(d.n_k_complexes, 'K-complex', 'K-complexes')} ({shown}{more})")
-    if not parts:
-        return "no spindle (12–15 Hz, 0.5–2 s) and no K-complex was detected"
-    return " and ".join(parts) + " detected"
-
-
-def _emg_text(d: EpochDescription) -> str:
-    if d.emg_rms_uv is None:
-        return "chin EMG not recorded"
-    if d.emg_relative is None:
-        return f"chin EMG {d.emg_rms_uv:.1f} µV RMS (no night reference)"
-    return f"chin EMG at {d.emg_relative:.1f}× the night's median tone"
-
-
-def _eog_text(d: EpochDescription) -> str:
-    if d.n_eye_movements is None:
-        return "no EOG channel"
-    return f"{_plural(d.n_eye_movements, 'rapid eye movement')} on the EOG" if d.n_eye_movements else "no rapid eye movements on the EOG"
-
-
-def _few_slow_waves(d: EpochDescription) -> str:
-    if d.slow_wave_fraction == 0:
-        return "no slow waves reach 75 µV"
-    return f"slow waves of at least 75 µV cover only {_pct(d.slow_wave_fraction)} of the epoch"
-
-
-def assess(d: EpochDescription) -> dict[str, Evidence]:
-    """Weigh the measures of one epoch against each stage's criterion.
-
-    Parameters
-    ----------
-    d : EpochDescription
-        The epoch's measures.
-
-    Returns
-    -------
-    dict of str to Evidence
-        One per stage of :data:`eeg_vlm.stages.STAGES`, in that order.
-    """
-    rp = d.relative_power
-    delta, theta, alpha, sigma, beta = (rp["delta"], rp["theta"], rp["alpha"], rp["sigma"], rp["beta"])
-    n2_events = d.n_spindles + d.n_k_complexes
-    rems = d.n_eye_movements
-    emg = d.emg_relative
-    out: dict[str, Evidence] = {}
-
-    # W -----------------------------------------------------------------------------
-    finding = f"relative alpha power is {_f2(alpha)} and beta {_f2(beta)} of 0.5–30 Hz power; {_emg_text(d)}"
-    if rems:
-        finding += f"; {_eog_text(d)}"
-    if alpha >= _ALPHA_W or beta >= _BETA_W or (emg is not None and emg >= _EMG_W):
-        status = "met"
-    elif alpha >= 0.10 or beta >= 0.10 or (emg is not None and emg >= 1.2):
-        status = "partial"
-    else:
-        status = "absent"
-    short = []
-    if alpha >= _ALPHA_W:
-        short.append(f"alpha {_f2(alpha)}")
-    if beta >= _BETA_W:
-        short.append(f"beta {_f2(beta)}")
-    if emg is not None and emg >= _EMG_W:
-        short.append(f"chin tone {emg:.1f}× the median")
-    support = []
-    if alpha >= 0.08:
-        support.append(f"alpha is present ({_f2(alpha)})")
-    if beta >= 0.08:
-        support.append(f"fast activity is present (beta {_f2(beta)})")
-    if emg is not None and emg >= 1.0:
-        support.append(f"chin tone is at {emg:.1f}× the night's median")
-    n_criterion = len(support)
-    if rems:
-        support.append(f"the EOG shows {_plural(rems, 'eye movement')}")
-    if d.amplitude_uv >= 50.0:
-        support.append(f"the EEG carries high-amplitude, movement-like activity ({d.amplitude_uv:.0f} µV RMS)")
-    if n2_events == 0 and d.slow_wave_fraction == 0:
-        support.append("no spindles, K-complexes or slow waves are present")
-    elif n2_events == 0:
-        support.append("no spindles or K-complexes are present")
-    shortfall = f"alpha ({_f2(alpha)}) and beta ({_f2(beta)}) stay below {_f2(_ALPHA_W)} of the power"
-    if emg is not None:
-        shortfall += f" and chin tone is not raised ({emg:.1f}× the median)"
-    out["W"] = Evidence(
-        "W", status, "alpha rhythm, fast activity or high chin tone", finding, support, ", ".join(short), shortfall,
-        n_criterion=n_criterion,
-    )
-
-    # N1 ----------------------------------------------------------------------------
-    finding = f"theta carries {_f2(theta)} of the power, alpha {_f2(alpha)} and delta {_f2(delta)}; the EEG amplitude is {d.amplitude_uv:.0f} µV RMS"
-    if theta >= _THETA_N1 and theta > alpha and delta < 0.75:
-        status = "met"
-    elif theta >= 0.12 and delta < 0.85:
-        status = "partial"
-    else:
-        status = "absent"
-    support = []
-    if theta >= 0.10:
-        support.append(f"theta activity is present ({_f2(theta)})")
-    n_criterion = len(support)
-    if alpha < 0.15:
-        support.append(f"alpha is attenuated ({_f2(alpha)})")
-    if n2_events == 0:
-        support.append("no spindles or K-complexes are present")
-    if d.slow_wave_fraction < _SW_N3:
-        support.append(_few_slow_waves(d))
-    out["N1"] = Evidence(
-        "N1", status, "low-amplitude mixed-frequency (4–7 Hz) activity replacing alpha", finding, support,
-        f"mixed-frequency activity with theta {_f2(theta)}",
-        f"theta ({_f2(theta)}) does not dominate a mixed-frequency background (delta {_f2(delta)}, alpha {_f2(alpha)})",
-        n_criterion=n_criterion,
-    )
-
-    # N2 ----------------------------------------------------------------------------
-    finding = _events_text(d)
-    finding = finding[0].upper() + finding[1:]
-    if n2_events and d.slow_wave_fraction < _SW_N3:
-        status = "met"
-    elif n2_events:  # AASM: N2 only when the N3 criterion is not met
-        status = "partial"
-        finding += ", but slow waves exceed the N3 criterion, which takes precedence"
-    elif sigma >= 0.05:
-        status = "partial"
-        finding += f"; sigma activity carries {_f2(sigma)} of the power"
-    else:
-        status = "absent"
-    support = []
-    if n2_events and d.slow_wave_fraction >= _SW_N3:
-        support.append(_events_text(d).replace(" detected", "") + " are present")
-    if sigma >= 0.03 and not n2_events:
-        support.append(f"sigma activity is present ({_f2(sigma)})")
-    n_criterion = len(support)
-    if d.slow_wave_fraction < _SW_N3:
-        support.append(_few_slow_waves(d) if d.slow_wave_fraction == 0 else f"{_few_slow_waves(d)}, below the 20% of N3")
-    if alpha < 0.10:
-        support.append(f"alpha is low ({_f2(alpha)})")
-    if rems == 0:
-        support.append("no rapid eye movements are seen")
-    out["N2"] = Evidence(
-        "N2", status, "sleep spindles or K-complexes", finding, support,
-        _events_text(d).replace(" detected", ""),
-        (f"slow waves cover {_pct(d.slow_wave_fraction)} of the epoch, which meets the N3 criterion"
-         if n2_events else "no spindle or K-complex is detected in this epoch"),
-        ("the slow-wave share is measured on one channel with a fixed filter, and the scored N2 is "
-         "consistent with the spindles and K-complexes" if n2_events else ""),
-        n_criterion=n_criterion,
-    )
-
-    # N3 ----------------------------------------------------------------------------
-    finding = (
-        f"slow waves of at least 75 µV cover {_pct(d.slow_wave_fraction)} of the epoch "
-        f"(largest 0.5–2 Hz wave {d.max_slow_wave_uv:.0f} µV peak to peak); delta carries {_f2(delta)} of the power"
-    )
-    finding = finding[0].upper() + finding[1:]
-    if d.slow_wave_fraction >= _SW_N3:
-        status = "met"
-    elif d.slow_wave_fraction >= 0.05 or delta >= 0.80:
-        status = "partial"
-    else:
-        status = "absent"
-    support = []
-    if delta >= 0.70:
-        support.append(f"delta dominates ({_f2(delta)} of the power)")
-    if d.n_spindles == 0 and alpha < 0.05:
-        support.append("no spindles or alpha are present")
-    elif d.n_spindles == 0:
-        support.append("no spindles are present")
-    if d.max_slow_wave_uv >= 50:
-        support.append(f"the largest slow wave reaches {d.max_slow_wave_uv:.0f} µV")
-    out["N3"] = Evidence(
-        "N3", status, "slow waves (0.5–2 Hz, at least 75 µV) over at least 20% of the epoch", finding, support,
-        f"slow waves over {_pct(d.slow_wave_fraction)} of the epoch",
-        f"slow waves reach 75 µV in only {_pct(d.slow_wave_fraction)} of the epoch, below the 20% criterion",
-    )
-
-    # REM ---------------------------------------------------------------------------
-    finding = f"{_eog_text(d)}; {_emg_text(d)}; theta {_f2(theta)}, alpha {_f2(alpha)}"
-    finding = finding[0].upper() + finding[1:]
-    low_tone = emg is not None and emg <= _EMG_REM
-    if rems is None and emg is None:
-        status = "unknown"
-    elif rems and (emg is None or low_tone) and n2_events == 0:
-        status = "met"
-    elif rems or (low_tone and n2_events == 0 and theta >= 0.15):
-        status = "partial"
-    else:
-        status = "absent"
-    support = []
-    if rems:
-        support.append(f"the EOG shows {_plural(rems, 'rapid eye movement')}")
-    if low_tone:
-        support.append(f"chin tone is low ({emg:.1f}× the night's median)")
-    n_criterion = len(support)
-    if n2_events == 0:
-        support.append("no spindles or K-complexes are present")
-    if theta >= 0.12:
-        support.append(f"theta activity is present ({_f2(theta)})")
-    if d.slow_wave_fraction < 0.05:
-        support.append("slow waves are scarce")
-    if status == "unknown":
-        shortfall = "eye movements and chin tone cannot be checked (no EOG or EMG channel)"
-    elif not rems:
-        shortfall = "no rapid eye movements are detected" if rems == 0 else "eye movements cannot be checked (no EOG channel)"
-    elif emg is not None and not low_tone:
-        shortfall = f"chin tone is not low ({emg:.1f}× the median)"
-    else:
-        shortfall = "spindles or K-complexes are present"
-    out["REM"] = Evidence(
-        "REM", status, "rapid eye movements with low chin tone and low-amplitude mixed-frequency EEG", finding,
-        support, f"{_plural(rems or 0, 'rapid eye movement')} with low chin tone", shortfall, n_criterion=n_criterion,
-    )
-    return out
 
 
 # ----------------------------------------------------------------------------- wording
@@ -481,12 +198,12 @@ def _stagewise(evidence: Mapping[str, Evidence], label: str, rng: random.Random)
 
 def _single(d: EpochDescription, evidence: Mapping[str, Evidence], label: str, rng: random.Random) -> str:
     rp = d.relative_power
-    powers = ", ".join(f"{b} {_f2(rp[b])}" for b in ("delta", "theta", "alpha", "sigma", "beta"))
+    powers = ", ".join(f"{b} {f2(rp[b])}" for b in ("delta", "theta", "alpha", "sigma", "beta"))
     opener = rng.choice(("Findings:", "Measured on the epoch:"))
     parts = [
-        f"{opener} relative power {powers}; {_events_text(d)}; "
-        f"slow waves of at least 75 µV cover {_pct(d.slow_wave_fraction)} of the epoch; "
-        f"{_eog_text(d)}; {_emg_text(d)}."
+        f"{opener} relative power {powers}; {events_text(d)}; "
+        f"slow waves of at least 75 µV cover {pct(d.slow_wave_fraction)} of the epoch; "
+        f"{eog_text(d)}; {emg_text(d)}."
     ]
     ev = evidence[label]
     if ev.status == "met":
