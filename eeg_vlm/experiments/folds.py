@@ -26,7 +26,7 @@ import numpy as np
 from eeg_vlm.experiments import ablation
 from eeg_vlm.experiments.profiles import Profile
 from eeg_vlm.experiments.steps import Step
-from eeg_vlm.fileio import write_text_atomic
+from ondisk import write_text_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from eeg_vlm.experiments import ablation
 from eeg_vlm.experiments import profiles as pf
 from eeg_vlm.experiments.steps import Step
-from eeg_vlm.fileio import write_text_atomic
+from ondisk import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
