@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -14,9 +15,13 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pyedflib
 import pytest
 
+from eeg_vlm.dataset.manifest import read_manifest, write_manifest
 from eeg_vlm.imaging.convert import main
+from eeg_vlm.reasoning import cot
+from eeg_vlm.reasoning.llava_data import BuildConfig, build_data
 
 sys.path.insert(0, str(Path(__file__).parent / "io"))
 from edf_files import write_edf  # noqa: E402
@@ -161,3 +166,43 @@ def test_pool_workers_exit_when_the_parent_is_killed(tmp_path):
         for w in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(w, signal.SIGKILL)
+
+
+def _bad_night(folder: Path) -> Path:
+    """8 scored epochs at 100 Hz, physical range +-500 µV: epoch 2 flat (dead lead), epoch 5 saturated."""
+    x = np.random.default_rng(3).normal(0, 20, 8 * 3000)
+    x[2 * 3000: 3 * 3000] = 0.1 * np.sin(np.arange(3000))
+    x[5 * 3000: 6 * 3000] = np.clip(x[5 * 3000: 6 * 3000] * 60, -500, 500)
+    w = pyedflib.EdfWriter(str(folder / "bad.edf"), 1, file_type=pyedflib.FILETYPE_EDFPLUS)
+    w.setSignalHeaders([dict(label="EEG Fpz-Cz", dimension="uV", sample_frequency=100.0, physical_max=500.0,
+                             physical_min=-500.0, digital_max=32767, digital_min=-32768, prefilter="", transducer="")])
+    w.writeSamples([x])
+    for k, stage in enumerate("W22R2223"):
+        w.writeAnnotation(30.0 * k, 30.0, f"Sleep stage {stage}")
+    w.close()
+    return folder / "bad.edf"
+
+
+def test_flat_and_clipped_epochs_dropped_counted_or_kept_flagged(tmp_path, capsys):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    _bad_night(inp)
+    args = ["--workers", "1", "--no-progress", "--trim-wake", "none", "--size", "64"]
+    assert main([str(inp), str(tmp_path / "drop"), *args]) == 0
+    meta = json.loads((tmp_path / "drop" / "convert.json").read_text())
+    assert [r.epoch for r in read_manifest(tmp_path / "drop" / "manifest.csv")] == [0, 1, 3, 4, 6, 7]
+    assert meta["bad_epochs"] == "drop" and meta["records"]["bad"]["dropped"] == {"clipped": 1, "flat": 1}
+    assert meta["quality"] == {"clipped": 1, "dropped_clipped": 1, "dropped_flat": 1, "dropped_nonfinite": 0,
+                               "filled_samples": 0, "flat": 1, "kept_flagged": 0, "nonfinite": 0}
+    out = tmp_path / "keep"
+    assert main([str(inp), str(out), *args, "--keep-bad-epochs"]) == 0
+    meta = json.loads((out / "convert.json").read_text())
+    assert meta["records"]["bad"]["flagged"] == {"bad/000002": "flat", "bad/000005": "clipped"}
+    assert meta["quality"]["kept_flagged"] == 2
+    # build-data never reasons about a stage from a flat or saturated signal
+    rows = [dataclasses.replace(r, split="train") for r in read_manifest(out / "manifest.csv")]
+    write_manifest(out / "manifest.csv", rows)
+    build_data(BuildConfig(manifest=out / "manifest.csv", out_dir=tmp_path / "ft", eval_split=("none",)))
+    answers = {e["id"]: e["conversations"][1]["value"] for e in json.loads((tmp_path / "ft" / "eeg_ft.json").read_text())}
+    assert answers["bad/000002"] == cot.final_line("N2") and answers["bad/000005"] == cot.final_line("N2")
+    assert answers["bad/000001"] != cot.final_line("N2")  # the others keep their rationale

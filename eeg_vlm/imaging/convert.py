@@ -43,6 +43,7 @@ from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES, band_rows
 from eeg_vlm.imaging.scaling import DEFAULT_UV_RANGE, SCALINGS
 from eeg_vlm.imaging.robustness import ChannelFailure, plan_channel_failure
 from eeg_vlm.pool import process_pool
+from eeg_vlm.signals.quality import NONFINITE
 from eeg_vlm.io.dreams import read_rate_table
 from eeg_vlm.signals.labels import EPOCH_RULES
 
@@ -96,7 +97,8 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
             skip_bad: bool = False, overwrite: bool = False, fail_channel: str | None = None,
             fail_fraction: float = 0.7, fail_seed: int = 0, progress: bool = False, epoch_rule: str = "unanimous",
             source_sfreq: float | None = None, source_rates: dict[str, float] | None = None,
-            strict: bool = False, scaling: str = "minmax", uv_range: float = DEFAULT_UV_RANGE) -> ConvertResult:
+            strict: bool = False, scaling: str = "minmax", uv_range: float = DEFAULT_UV_RANGE,
+            **options) -> ConvertResult:
     """Convert every recording in ``input_dir`` into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -123,6 +125,9 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
         As :class:`ConvertConfig` (``source_rates``: file name or stem -> Hz).
     scaling, uv_range :
         As :class:`ConvertConfig`: min-max per epoch, or a fixed gain of ``±uv_range`` µV.
+    **options :
+        Other :class:`ConvertConfig` fields (``nonfinite``, ``flat_uv``, ``clip_share``,
+        ``bad_epochs``).
 
     Returns
     -------
@@ -141,7 +146,7 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
                         fail_channel=fail_channel, fail_fraction=float(fail_fraction), fail_seed=int(fail_seed),
                         epoch_rule=epoch_rule, source_sfreq=source_sfreq,
                         source_rates=tuple((source_rates or {}).items()), strict=bool(strict), scaling=scaling,
-                        uv_range=float(uv_range))
+                        uv_range=float(uv_range), **options)
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     if input_dir.exists() and not input_dir.is_dir():
         raise ValueError(f"folder {str(input_dir)!r}: is a file; give the folder that holds the recordings")
@@ -229,6 +234,16 @@ def _run(tasks: list[RecordTask], workers: int, skip_bad: bool, progress: bool) 
     return results, errors
 
 
+def _quality_totals(records: dict[str, dict]) -> dict[str, int]:
+    """Epochs found non-finite, flat, clipped over all records; how many were dropped or kept flagged."""
+    total: Counter = Counter()
+    for info in records.values():
+        total.update({k: int(v) for k, v in info.get("quality", {}).items()})
+        total.update({f"dropped_{k}": int(info.get("dropped", {}).get(k, 0)) for k in ("nonfinite", "flat", "clipped")})
+        total["kept_flagged"] += len(info.get("flagged", {}))
+    return dict(sorted(total.items()))
+
+
 def _assemble(out_dir: Path, input_dir: Path, sources, cfg: ConvertConfig, plan: dict[str, ChannelFailure],
               skipped: list[dict], converted: list[str]) -> ConvertResult:
     """Concatenate finished parts in record order into manifest.csv and convert.json."""
@@ -250,6 +265,7 @@ def _assemble(out_dir: Path, input_dir: Path, sources, cfg: ConvertConfig, plan:
         "stages": dict(sorted(Counter(r.stage or "unscored" for r in rows).items())),
         "records": records,
         "skipped": sorted(skipped, key=lambda e: e["record_id"]),
+        "quality": _quality_totals(records),
     })
     if cfg.scaling == "fixed":  # share of all samples clipped, weighted by each record's epochs
         n = sum(r.get("n_epochs", 0) for r in records.values())
@@ -318,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--source-sfreq-table", default=None, metavar="FILE",
                     help="CSV 'file,sfreq' or JSON {file: Hz}: " + _help("source_rates"))
     ap.add_argument("--strict", action="store_true", help=_help("strict"))
+    ap.add_argument("--nonfinite", choices=NONFINITE, default="error", help=_help("nonfinite") + " (default: %(default)s)")
+    ap.add_argument("--flat-uv", type=float, default=1.0, help=_help("flat_uv") + " (default: %(default)s)")
+    ap.add_argument("--clip-share", type=float, default=0.05, help=_help("clip_share") + " (default: %(default)s)")
+    ap.add_argument("--keep-bad-epochs", action="store_true",
+                    help="keep flat and clipped epochs, flagged in convert.json (default: drop them)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each recording")
     return ap
@@ -335,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
                       overwrite=args.overwrite, fail_channel=args.fail_channel, fail_fraction=args.fail_fraction,
                       fail_seed=args.fail_seed, progress=not args.no_progress, epoch_rule=args.epoch_rule,
                       source_sfreq=args.source_sfreq, source_rates=rates, strict=args.strict, scaling=args.scaling,
-                      uv_range=args.uv_range)
+                      uv_range=args.uv_range, nonfinite=args.nonfinite, flat_uv=args.flat_uv,
+                      clip_share=args.clip_share, bad_epochs="keep" if args.keep_bad_epochs else "drop")
     except (ValueError, FileNotFoundError) as exc:
         print(f"eeg-vlm convert: error: {exc}", file=sys.stderr)
         return 1

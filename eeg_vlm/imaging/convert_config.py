@@ -12,6 +12,7 @@ from eeg_vlm.checks import check_option
 from eeg_vlm.imaging.render import DEFAULT_SIZE, PNG_COMPRESS_LEVEL, STYLES, band_rows
 from eeg_vlm.imaging.scaling import DEFAULT_UV_RANGE, check_scaling
 from eeg_vlm.signals.labels import EPOCH_RULES
+from eeg_vlm.signals.quality import QualityLimits
 
 logger = logging.getLogger(__name__)
 
@@ -23,10 +24,10 @@ PARTS = ".parts"
 #: convert.json keys that must match for a rerun to resume instead of starting afresh.
 CONFIG_KEYS = ("channels", "style", "sfreq", "epoch_length", "trim_wake", "fmt", "size", "line_width",
                "signals", "png_compress_level", "channel_failure", "epoch_rule", "source_sfreq", "source_rates",
-               "scaling", "uv_range")
+               "scaling", "uv_range", "nonfinite", "flat_uv", "clip_share", "bad_epochs")
 #: Values of keys a convert.json of an older version lacks (it was made with these).
 _ABSENT_KEYS = {"epoch_rule": "unanimous", "source_sfreq": None, "source_rates": {}, "scaling": "minmax",
-                "uv_range": None}
+                "uv_range": None, "nonfinite": "error", "flat_uv": 1.0, "clip_share": 0.05, "bad_epochs": "keep"}
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,9 @@ class ConvertConfig:
         Share of subjects whose channel fails.
     fail_seed : int
         Seed of the failure plan.
-    epoch_rule, source_sfreq, source_rates, strict, scaling, uv_range :
-        See the field help (:mod:`eeg_vlm.imaging.scaling` for the scalings).
+    epoch_rule, source_sfreq, source_rates, strict, scaling, uv_range, nonfinite, flat_uv, clip_share, bad_epochs :
+        See the field help (:mod:`eeg_vlm.imaging.scaling` for the scalings, :mod:`eeg_vlm.signals.quality` for
+        the epoch checks).
     """
 
     channels: tuple[str, ...] = ("Fpz-Cz",)
@@ -86,6 +88,16 @@ class ConvertConfig:
         "±uv_range µV to the band for every epoch, clipping beyond")})
     uv_range: float = field(default=DEFAULT_UV_RANGE, metadata={"help": (
         "half-range of the fixed gain in µV: the band spans -uv_range .. +uv_range (scaling 'fixed' only)")})
+    nonfinite: str = field(default="error", metadata={"help": (
+        "epochs with NaN/infinite samples: 'error' (names the recording and epoch), 'drop' them, or 'interpolate' "
+        "the samples linearly (counted in convert.json)")})
+    flat_uv: float = field(default=1.0, metadata={"help": (
+        "an epoch whose peak-to-peak is below this many µV on a voltage channel is flat (dead electrode)")})
+    clip_share: float = field(default=0.05, metadata={"help": (
+        "an epoch with at least this share of samples at the physical min/max is clipped (saturated)")})
+    bad_epochs: str = field(default="drop", metadata={"help": (
+        "flat and clipped epochs: 'drop' them (counted in convert.json) or 'keep' them, flagged in convert.json "
+        "so that build-data writes no signal-based rationale for them")})
 
     def __post_init__(self) -> None:
         channels = (self.channels,) if isinstance(self.channels, str) else tuple(self.channels)
@@ -110,6 +122,7 @@ class ConvertConfig:
         if not 0.0 <= self.fail_fraction <= 1.0:
             raise ValueError(f"convert: fail_fraction must be between 0 and 1, got {self.fail_fraction!r}")
         check_option("epoch_rule", self.epoch_rule, EPOCH_RULES, where="convert")
+        self.quality()  # checks nonfinite, flat_uv, clip_share, bad_epochs
         if self.source_sfreq is not None and not self.source_sfreq > 0:
             raise ValueError(f"convert: source_sfreq must be > 0 Hz, got {self.source_sfreq!r}")
         rates = tuple(sorted(dict(self.source_rates).items()))
@@ -118,6 +131,11 @@ class ConvertConfig:
         if bad:
             raise ValueError(f"convert: source rates must be > 0 Hz; not for {', '.join(bad)}")
         check_scaling(self.scaling, self.uv_range, "convert")
+
+    def quality(self) -> QualityLimits:
+        """The epoch checks (:mod:`eeg_vlm.signals.quality`) these settings ask for."""
+        return QualityLimits(flat_uv=float(self.flat_uv), clip_share=float(self.clip_share), nonfinite=self.nonfinite,
+                             bad_epochs=self.bad_epochs)
 
     def settings(self) -> dict:
         """The values compared between runs (:data:`CONFIG_KEYS`), JSON-ready."""
@@ -132,7 +150,8 @@ class ConvertConfig:
             "png_compress_level": PNG_COMPRESS_LEVEL, "channel_failure": failure, "epoch_rule": self.epoch_rule,
             "source_sfreq": None if self.source_sfreq is None else float(self.source_sfreq),
             "source_rates": dict(self.source_rates), "scaling": self.scaling,
-            "uv_range": float(self.uv_range) if self.scaling == "fixed" else None,
+            "uv_range": float(self.uv_range) if self.scaling == "fixed" else None, "nonfinite": self.nonfinite,
+            "flat_uv": float(self.flat_uv), "clip_share": float(self.clip_share), "bad_epochs": self.bad_epochs,
         }
 
 

@@ -133,7 +133,7 @@ def convert_record(task: RecordTask) -> dict:
             rec, t_fail = apply_channel_failure(rec, task.failure)
             failure = {"channel": task.failure.channel, "mode": task.failure.mode, "t_fail_s": t_fail}
         ep = make_epochs(rec, list(cfg.channels), sfreq=cfg.sfreq, epoch_length=cfg.epoch_length,
-                         trim_wake=cfg.trim_wake, rule=cfg.epoch_rule)
+                         trim_wake=cfg.trim_wake, rule=cfg.epoch_rule, quality=cfg.quality())
     except (ValueError, OSError, KeyError) as exc:  # unreadable file, missing channel, bad header
         return {"record_id": src.record_id, "error": _name_file(str(exc), src),
                 "files": [_relative(p, Path(task.input_dir)) for p in src.paths]}
@@ -145,7 +145,8 @@ def convert_record(task: RecordTask) -> dict:
         "files": [_relative(p, Path(task.input_dir)) for p in src.paths], "file_channels": list(ep.channels),
         "n_epochs": len(ep), "stages": dict(sorted(Counter(r.stage or "unscored" for r in rows).items())),
         "dropped": {k: int(v) for k, v in sorted(ep.dropped.items())}, "trimmed": int(ep.trimmed),
-        "coverage": dict(sorted(ep.coverage.items())),
+        "coverage": dict(sorted(ep.coverage.items())), "quality": dict(sorted(ep.quality.items())),
+        "flagged": {r.sample_id: f for r, f in zip(rows, ep.flags) if f},
         "channel_failure": failure, "clipped_share": clipped_share(ep.data, cfg),
     }
     parts = out / PARTS

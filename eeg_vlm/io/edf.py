@@ -78,6 +78,7 @@ class _Source:
     annotations: list[tuple[float, float, str]]
     read: Callable[[int], np.ndarray]
     backend: str
+    ranges: list[tuple[float, float]] = field(default_factory=list)  # physical (min, max) per signal
     filetype: str = ""
     close: Callable[[], None] = field(default=lambda: None)
 
@@ -102,6 +103,7 @@ def _open_pyedflib(path: Path) -> _Source:
         labels = [reader.getLabel(i) for i in range(n)]
         units = [reader.getPhysicalDimension(i) for i in range(n)]
         sfreqs = [float(reader.getSampleFrequency(i)) for i in range(n)]
+        ranges = [(float(reader.getPhysicalMinimum(i)), float(reader.getPhysicalMaximum(i))) for i in range(n)]
         try:
             start = reader.getStartdatetime()
         except Exception:  # noqa: BLE001 - an odd date must not block the samples
@@ -123,6 +125,7 @@ def _open_pyedflib(path: Path) -> _Source:
         annotations=annotations,
         read=lambda i: reader.readSignal(i),
         backend="pyedflib",
+        ranges=ranges,
         filetype=filetype,
         close=reader.close,
     )
@@ -404,6 +407,7 @@ def _open_raw(path: Path, strict: bool = False) -> _Source:
         annotations=annotations,
         read=read,
         backend="tolerant",
+        ranges=[(s.pmin, s.pmax) for s in signals],
         filetype=header.kind + ("+" if header.reserved[:4] in (b"EDF+", b"BDF+") else ""),
     )
 
@@ -642,7 +646,10 @@ def read_edf(
             data = np.asarray(values, dtype=np.float64)
             if factor != 1.0:
                 data = data * factor
-            loaded[label] = Channel(label, data.astype(np.float32), source.sfreqs[i], unit)
+            limits = None
+            if i < len(source.ranges):
+                limits = tuple(sorted((source.ranges[i][0] * factor, source.ranges[i][1] * factor)))
+            loaded[label] = Channel(label, data.astype(np.float32), source.sfreqs[i], unit, limits)
     finally:
         source.close()
     header_only.channels = loaded

@@ -59,12 +59,16 @@ class Channel:
         Sampling rate in Hz (channels of one file may differ).
     unit : str
         Physical unit; readers convert EEG/EOG/EMG to ``'uV'``.
+    physical_range : tuple of float or None
+        The recorder's (physical minimum, physical maximum) in ``unit`` (EDF header);
+        samples at these limits are saturated. ``None`` when the format has none.
     """
 
     name: str
     data: np.ndarray
     sfreq: float
     unit: str = "uV"
+    physical_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data)

@@ -23,7 +23,7 @@ from eeg_vlm.reasoning.detectors import describe_epochs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CONVERT_JSON", "read_convert_json", "generated_answers"]
+__all__ = ["CONVERT_JSON", "flagged_epochs", "generated_answers", "read_convert_json"]
 
 CONVERT_JSON = "convert.json"
 
@@ -115,8 +115,19 @@ def _record_tasks(rows: Sequence[Row], train: Sequence[Row], config: BuildConfig
     return tasks
 
 
+def flagged_epochs(meta: dict) -> dict[str, str]:
+    """Sample ids that ``eeg-vlm convert --keep-bad-epochs`` kept although flat or clipped."""
+    records = meta.get("records") if isinstance(meta.get("records"), dict) else {}
+    return {sid: str(flag) for info in records.values() if isinstance(info, dict)
+            for sid, flag in (info.get("flagged") or {}).items()}
+
+
 def generated_answers(rows: Sequence[Row], train: Sequence[Row], config: BuildConfig, meta: dict) -> dict[str, str]:
-    """Rationales for the ``train`` rows, reasoned from each record's signals."""
+    """Rationales for the ``train`` rows, reasoned from each record's signals.
+
+    Epochs that convert flagged flat or clipped get the plain answer: no rationale is
+    reasoned from a dead or saturated signal.
+    """
     if config.cot == "none":
         return {r.sample_id: cot.rationale(None, r.stage, "none") for r in train}
     tasks = _record_tasks(rows, train, config, meta)
@@ -124,9 +135,15 @@ def generated_answers(rows: Sequence[Row], train: Sequence[Row], config: BuildCo
     if config.workers <= 1 or len(tasks) <= 1:
         for task in tasks:
             answers.update(_record_answers(task))
-        return answers
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(config.workers, len(tasks)), mp_context=ctx) as pool:
-        for part in pool.map(_record_answers, tasks):
-            answers.update(part)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(config.workers, len(tasks)), mp_context=ctx) as pool:
+            for part in pool.map(_record_answers, tasks):
+                answers.update(part)
+    flagged = flagged_epochs(meta)
+    plain = [r for r in train if r.sample_id in flagged]
+    for r in plain:
+        answers[r.sample_id] = cot.rationale(None, r.stage, "none")
+    if plain:
+        logger.info("%d flat or clipped training epochs get the plain answer, no rationale", len(plain))
     return answers

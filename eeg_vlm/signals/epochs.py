@@ -22,6 +22,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from eeg_vlm.io.record import Recording
+from eeg_vlm.signals.quality import QualityLimits, check_epochs
 from eeg_vlm.signals.labels import (AMBIGUOUS, EPOCH_RULES, UNSCORED_GAP, EpochLabels,
                                           label_epochs)
 
@@ -66,6 +67,12 @@ class Epochs:
         signal; a warning names them).
     rule : str
         How finer scoring made each epoch (:func:`label_epochs`).
+    flags : list of str
+        Per epoch: ``''``, ``'flat'`` or ``'clipped'`` (kept with ``bad_epochs='keep'``;
+        :mod:`eeg_vlm.signals.quality`).
+    quality : dict of str to int
+        Epochs found ``'nonfinite'``, ``'flat'``, ``'clipped'`` (kept or dropped), and
+        ``'filled_samples'`` (non-finite samples interpolated).
     """
 
     data: np.ndarray
@@ -82,6 +89,8 @@ class Epochs:
     trimmed: int = 0
     coverage: dict[str, int] = field(default_factory=dict)
     rule: str = "unanimous"
+    flags: list[str] = field(default_factory=list)
+    quality: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.stages)
@@ -191,6 +200,7 @@ def make_epochs(
     trim_wake: float | None = 30.0,
     keep_unscored: bool = False,
     rule: str = "unanimous",
+    quality: QualityLimits | None = None,
 ) -> Epochs:
     """Cut a recording into epochs of ``epoch_length`` s at ``sfreq`` Hz.
 
@@ -213,6 +223,10 @@ def make_epochs(
         Keep unscored/movement/ambiguous epochs (stage ``None``) instead of dropping them.
     rule : {'unanimous', 'majority'}
         How finer scoring segments make one epoch (:func:`label_epochs`).
+    quality : QualityLimits, optional
+        Non-finite, flat and clipped epoch checks (:mod:`eeg_vlm.signals.quality`);
+        default: NaN/inf raise, flat and clipped epochs are kept and flagged. Dropped
+        epochs are counted in ``dropped`` under ``'nonfinite'``, ``'flat'``, ``'clipped'``.
 
     Returns
     -------
@@ -264,11 +278,20 @@ def make_epochs(
     dropped = Counter(lab for lab, d in zip(grid.labels, inside & unscored & (not keep_unscored)) if d)
     trimmed = int((candidate & ~window).sum())
     idx = np.flatnonzero(keep)
+    limits = quality or QualityLimits()
+    checked = check_epochs(chans, grid.onset_s[idx], epoch_length, limits, recording.where, grid.epoch[idx])
+    flag = np.where(checked.flat, "flat", np.where(checked.clipped, "clipped", ""))
+    bad = (checked.nonfinite & (limits.nonfinite == "drop")) | ((flag != "") & (limits.bad_epochs == "drop"))
+    reason = np.where(checked.nonfinite & (limits.nonfinite == "drop"), "nonfinite", flag)
+    dropped.update(str(r) for r in reason[bad])
+    counts = {"nonfinite": int(checked.nonfinite.sum()), "flat": int(checked.flat.sum()),
+              "clipped": int((checked.clipped & ~checked.flat).sum()), "filled_samples": checked.filled}
+    idx, flag = idx[~bad], flag[~bad]
 
     data = np.empty((len(idx), len(chans), n_times), dtype=np.float32)
     starts = first[idx]
     for c, channel in enumerate(chans):
-        signal = resample(channel.data, channel.sfreq, sfreq)
+        signal = resample(checked.data[c], channel.sfreq, sfreq)
         for i, s in enumerate(starts):
             data[i, c, :] = signal[s: s + n_times]
         del signal
@@ -289,6 +312,8 @@ def make_epochs(
         trimmed=trimmed,
         coverage=coverage,
         rule=rule,
+        flags=[str(f) for f in flag],
+        quality=counts,
     )
 
 
