@@ -88,3 +88,28 @@ def test_cbramod_release_layout_loads_and_wrong_shapes_are_refused(tmp_path):
     torch.save(state, tmp_path / "partial.pth")
     with pytest.raises(ValueError, match=r"missing keys: proj_out\.0\.bias; unexpected keys: none"):
         load_cbramod(model, tmp_path / "partial.pth")
+
+
+def test_fine_tuning_starts_from_the_released_weights(small_signals, tmp_path):
+    from signal_models.registry import get_spec
+    from signal_models.train import SignalTrainConfig, train_signal_model
+
+    spec = get_spec("cbramod")
+    release = spec.build(["Fpz-Cz", "Pz-Oz"], 200.0, 6000, **spec.tiny)
+    state = _release_like(release, cbramod_release_keys(2))
+    torch.save(state, tmp_path / "pretrained_weights.pth")
+    cfg = SignalTrainConfig(out=str(tmp_path / "ft"), manifest=str(small_signals), model="cbramod", tiny=True,
+                            epochs=1, batch_size=8, init_weights=str(tmp_path / "pretrained_weights.pth"))
+    assert (cfg.lr, cfg.weight_decay) == (1e-4, 5e-2)  # Table 3 CBraMod fine-tuning
+    train_signal_model(cfg)
+    from safetensors.torch import load_file
+
+    tuned = load_file(str(tmp_path / "ft" / "best" / "model.safetensors"))
+    key = "patch_embedding.positional_encoding.0.weight"
+    drift = (tuned[key] - state[key]).abs().max()
+    assert 0 < drift < 0.05  # one epoch at lr 1e-4 moved the released weights a little, from where they were
+    bad = tmp_path / "bad.pth"
+    torch.save({k: v for k, v in state.items() if not k.startswith("encoder.layers.1.")}, bad)
+    with pytest.raises(ValueError, match=r"missing keys: encoder\.layers\.1\.self_attn_s\.in_proj_weight"):
+        train_signal_model(SignalTrainConfig(out=str(tmp_path / "bad"), manifest=str(small_signals), model="cbramod",
+                                             tiny=True, epochs=1, init_weights=str(bad)))
