@@ -25,7 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "baseline": ("eeg_vlm.apps.baseline", "train and evaluate a PSG-LLaVA Table 1 baseline (image, signal, foundation)"),
     "report": ("eeg_vlm.evaluation.report", "metrics, paper tables and plots from answers or predictions"),
     "stage": ("eeg_vlm.apps.staging", "stage a whole night from one unlabeled EDF -> hypnogram CSV/EDF+/figures"),
-    "transitions": ("eeg_vlm.context.transitions", "stage-transition probabilities from expert hypnograms (HMM context)"),
+    "neighbour-head": ("eeg_vlm.context.neighbours", "fit the ±k neighbour context head on held-out predictions"),
+    "transitions": ("eeg_vlm.context.transitions", "stage-transition probabilities from expert hypnograms (HMM)"),
     "experiment": ("eeg_vlm.experiments.command", "the papers' experiments as resumable commands (ablation grid, ...)"),
     "explain": ("eeg_vlm.explain.command", "feature-ablation attribution heatmaps of the vision module or the VLM"),
 }

@@ -254,3 +254,24 @@ def test_stage_reads_a_dreams_excerpt_with_input_channels(night, shared_data, tm
     assert len(read_hypnogram_csv(out / "hypnogram.csv")) == 10
     assert main(args + ["--input-channels", "C3-A1", "Fpz-Cz"]) == 1
     assert main(args) == 1  # the excerpt holds no Fpz-Cz: named in the error
+
+
+def test_stage_context_neighbours_uses_the_head(night, tmp_path):
+    from eeg_vlm.context.neighbours import fit_neighbour_head
+    from eeg_vlm.hypnogram.files import read_hypnogram_csv
+
+    args = [str(night["psg"]), "--vision-model", str(night["vision"]), "--device", "cpu", "--duration", "900"]
+    assert main(args + ["--out", str(tmp_path / "plain")]) == 0
+    plain = read_hypnogram_csv(tmp_path / "plain" / "hypnogram.csv")
+    ids = [f"SC4001E0-PSG/{e:06d}" for e in plain.epoch]
+    rng = np.random.default_rng(0)
+    head = fit_neighbour_head(rng.dirichlet(np.ones(5), 60), [f"X/{i:06d}" for i in range(60)],
+                              list(rng.choice(["W", "N1", "N2", "N3", "REM"], 60)), k=1)
+    (tmp_path / "head.json").write_text(head.to_json())
+    assert main(args + ["--out", str(tmp_path / "n"), "--context", "neighbours"]) == 1  # the head is required
+    assert main(args + ["--out", str(tmp_path / "n"), "--context", "neighbours",
+                        "--neighbour-head", str(tmp_path / "head.json")]) == 0
+    got = read_hypnogram_csv(tmp_path / "n" / "hypnogram.csv")
+    np.testing.assert_allclose(got.probs, head.predict_proba(plain.probs, ids), atol=1e-5)
+    summary = json.loads((tmp_path / "n" / "summary.json").read_text())
+    assert summary["context"]["mode"] == "neighbours" and summary["context"]["neighbour_head"].endswith("head.json")

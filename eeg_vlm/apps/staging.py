@@ -52,6 +52,9 @@ from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)
 
+#: ``--context`` choices of ``eeg-vlm stage``.
+STAGE_CONTEXTS: tuple[str, ...] = ("none", "hmm", "neighbours", "neighbours+hmm")
+
 # The steps live in eeg_vlm.apps.staging_inputs / staging_models and the sleep statistics in
 # eeg_vlm.hypnogram.statistics; their names are re-exported here for existing callers.
 __all__ = [
@@ -99,10 +102,12 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
                 llava_base: str | None = None, channels: Sequence[str] | None = None, style: str | None = None,
                 sfreq: float | None = None, size: int | None = None, line_width: int | None = None,
                 scaling: str | None = None, uv_range: float | None = None,
-                input_channels: Sequence[str] | None = None, source_sfreq: float | None = None, start: float = 0.0, duration: float | None = None, hypnogram: str | Path | None = None,
+                input_channels: Sequence[str] | None = None, source_sfreq: float | None = None, start: float = 0.0,
+                duration: float | None = None, hypnogram: str | Path | None = None,
                 batch_size: int = 32, device: str = "auto", cot_variant: str = "none",
                 score_template: str = "Sleep stage: {label}", conv_mode: str = "llava_v1",
                 context: str = "none", transitions: str | Path | None = None,
+                neighbour_head: str | Path | None = None,
                 progress: bool = False, explain: bool = False) -> StageResult:
     """Stage one night (see the module docstring).
 
@@ -138,7 +143,10 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     context : str
         ``'none'``: each epoch's most probable stage; ``'hmm'``: the Viterbi path through the
         stage-transition HMM (:mod:`eeg_vlm.context.hmm`), and forward-backward posteriors
-        as the hypnodensity.
+        as the hypnodensity; ``'neighbours'``: the ±k head (:mod:`eeg_vlm.context.neighbours`)
+        on the probabilities of each epoch and its neighbours; ``'neighbours+hmm'``: both.
+    neighbour_head : path, optional
+        The head's JSON file for the ``'neighbours'`` contexts.
     transitions : path, optional
         Transitions file for ``'hmm'`` (default: the shipped Sleep-EDF-197 matrix).
     progress : bool
@@ -155,7 +163,8 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         An unreadable EDF or a channel not in it (naming the file), settings that contradict
         the vision model's, a night shorter than one epoch.
     """
-    from eeg_vlm.context.hmm import CONTEXTS, night_context
+    from eeg_vlm.context.hmm import night_context
+    from eeg_vlm.context.neighbours import load_neighbour_head
     from eeg_vlm.context.transitions import load_transitions
     from eeg_vlm.imaging.convert import ConvertConfig, write_record
     from eeg_vlm.imaging.records import clipped_share
@@ -167,9 +176,14 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     out = Path(out)
     if int(batch_size) < 1:
         raise ValueError(f"stage: batch_size must be >= 1, got {batch_size!r}")
-    check_option("context", context, CONTEXTS, "stage")
-    if context == "hmm":  # a bad transitions file fails before any work
+    check_option("context", context, STAGE_CONTEXTS, "stage")
+    if context.endswith("hmm"):  # a bad transitions file fails before any work
         load_transitions(transitions)
+    head = None
+    if context.startswith("neighbours"):
+        if neighbour_head is None:
+            raise ValueError(f"stage: --context {context} needs --neighbour-head (fit one with eeg-vlm neighbour-head)")
+        head = load_neighbour_head(neighbour_head)
     ckpt = find_checkpoint(vision_model)
     meta = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
     settings = render_settings(meta, ckpt, channels, style, sfreq, size, line_width, scaling, uv_range)
@@ -203,7 +217,10 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     else:
         probs = vision_probs(model, mconf, images, ids, batch_size, dev, progress).astype(np.float64)
     del model
-    path, probs, trans_source = night_context(probs, context, None if transitions is None else str(transitions))
+    if head is not None:  # the ±k head sees the module's probabilities of each epoch's neighbours
+        probs = head.predict_proba(probs / probs.sum(axis=1, keepdims=True), ids)
+    path, probs, trans_source = night_context(probs, "hmm" if context.endswith("hmm") else "none",
+                                              None if transitions is None else str(transitions))
     stages = [STAGES[int(i)] for i in path]
     ep_length = float(ep.data.shape[-1] / ep.sfreq)  # 30 s
     hyp = Hypnogram(ep.epoch, onsets, stages, probs, ep_length)
@@ -231,7 +248,8 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         "edf": str(edf), "record_id": rec.record_id, "n_epochs": len(hyp), "start_s": float(start),
         "clipped_share": clipped_share(ep.data, cfg),
         "model": {"vision": str(ckpt), "llava": llava, "llava_base": llava_base},
-        "context": {"mode": context, "transitions": trans_source or None},
+        "context": {"mode": context, "transitions": trans_source or None,
+                    "neighbour_head": None if head is None else str(neighbour_head)},
         "image_settings": dataclasses.asdict(settings), "statistics": stats.as_dict(), "scores": result.scores,
         "expert_statistics": None if result.expert_statistics is None else result.expert_statistics.as_dict(),
         "hypnogram": None if hypnogram is None else str(hypnogram),
@@ -309,9 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--score-template", default="Sleep stage: {label}", help="answer text scored per stage")
     lv.add_argument("--conv-mode", default="llava_v1", help="chat template (llava_v1)")
     ctx = ap.add_argument_group("night context")
-    ctx.add_argument("--context", choices=("none", "hmm"), default="none",
+    ctx.add_argument("--context", choices=STAGE_CONTEXTS, default="none",
                      help="none: each epoch's most probable stage; hmm: Viterbi path through stage-transition "
-                          "probabilities of expert hypnograms (none)")
+                          "probabilities of expert hypnograms; neighbours: the ±k head on each epoch's neighbours; "
+                          "neighbours+hmm: both (none)")
+    ctx.add_argument("--neighbour-head", default=None,
+                     help="±k head JSON for --context neighbours (fit with eeg-vlm neighbour-head)")
     ctx.add_argument("--transitions", default=None,
                      help="transitions file for --context hmm (default: the shipped Sleep-EDF-197 matrix; build "
                           "one with eeg-vlm transitions)")
@@ -337,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
             source_sfreq=args.source_sfreq,
             start=args.start, duration=args.duration, hypnogram=args.hypnogram, batch_size=args.batch_size,
             device=args.device, cot_variant=args.cot, score_template=args.score_template, conv_mode=args.conv_mode,
-            context=args.context, transitions=args.transitions, progress=not args.no_progress and sys.stderr.isatty(),
+            context=args.context, transitions=args.transitions, neighbour_head=args.neighbour_head,
+            progress=not args.no_progress and sys.stderr.isatty(),
             explain=args.explain)
     except (ValueError, FileNotFoundError) as exc:
         print(f"eeg-vlm stage: error: {exc}", file=sys.stderr)
