@@ -9,7 +9,6 @@ history, python/numpy random states); the torch random state is stored as a tens
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -22,7 +21,7 @@ import torch
 from torch import nn
 
 from feature_extractor.config import ModelConfig
-from feature_extractor.files import replace_with_link, write_json_atomic
+from ondisk import replace_with_link, write_bytes_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +46,10 @@ STATE_NAME = "train_state.json"
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     """safetensors file written beside ``path`` and renamed over it (a killed run leaves the old one)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file(flat, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(path, save(flat, metadata=metadata))
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:

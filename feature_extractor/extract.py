@@ -31,10 +31,11 @@ import numpy as np
 import torch
 
 from feature_extractor.checkpoint import WEIGHTS_NAME, find_checkpoint, load_model
-from feature_extractor.files import read_sidecar, sidecar_path, write_json_atomic, write_sidecar
 from feature_extractor.images import ImageDataset, ImageTransform
 from feature_extractor.runtime import make_loader, progress_enabled, resolve_device
 from feature_extractor.samples import data_kind, read_data_file, read_sample_ids
+from ondisk import (EVAL_FEATURES_NAME, TRAIN_FEATURES_NAME, FeatureStore, default_features_path, sidecar_path,
+                    write_json_atomic, write_sidecar)
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +48,6 @@ __all__ = [
     "main",
 ]
 
-TRAIN_FEATURES_NAME = "train_high_level_features.npy"
-EVAL_FEATURES_NAME = "eval_high_level_features.npy"
-
-
 def default_output(data_file: str | Path, split: str | None = None) -> Path:
     """The seed's file name beside the data file.
 
@@ -60,7 +57,7 @@ def default_output(data_file: str | Path, split: str | None = None) -> Path:
     data_file = Path(data_file)
     kind = data_kind(data_file)
     train = kind == "json" or (kind == "csv" and split == "train")
-    return data_file.resolve().parent / (TRAIN_FEATURES_NAME if train else EVAL_FEATURES_NAME)
+    return default_features_path(data_file, "train" if train else "eval")
 
 
 def _stem_path(out: Path, suffix: str) -> Path:
@@ -186,31 +183,13 @@ def extract_features(
 def check_alignment(features_path: str | Path, data_file: str | Path, split: str | None = None) -> int:
     """Raise ``ValueError`` unless the features file's rows line up with the data file's samples.
 
-    The row count must equal the number of samples, the array must be ``(N, 1, D)``, and the
-    sidecar's ids (when present; without one only the count is checked, with a warning)
-    must equal the data file's ids one for one. Returns ``N``.
+    The checks of :class:`ondisk.FeatureStore`: a plain float32 ``(N, 1, D)`` array with no
+    non-finite row, ``N`` equal to the number of samples, and the sidecar's ids (when
+    present; without one only the count is checked, with a warning) equal to the data
+    file's ids one for one. Returns ``N``.
     """
-    features_path, data_file = Path(features_path), Path(data_file)
-    where = f"features file {str(features_path)!r}"
-    if not features_path.is_file():
-        raise FileNotFoundError(f"{where}: not found")
-    arr = np.load(features_path, mmap_mode="r", allow_pickle=False)
-    if arr.ndim != 3 or arr.shape[1] != 1:
-        raise ValueError(f"{where}: shape must be (N, 1, D), got {tuple(arr.shape)}")
     ids = read_sample_ids(data_file, split=split)
-    other = f"data file {str(data_file)!r}" + (f" (split {split!r})" if split else "")
-    if arr.shape[0] != len(ids):
-        raise ValueError(f"{where}: {arr.shape[0]} rows, but {other} has {len(ids)} samples")
-    side_ids = read_sidecar(features_path)
-    if side_ids is None:
-        logger.warning("%s has no sidecar %s; only the row count was checked", where, sidecar_path(features_path).name)
-        return len(ids)
-    if len(side_ids) != arr.shape[0]:
-        raise ValueError(f"{where}: {arr.shape[0]} rows but its sidecar lists {len(side_ids)} sample ids")
-    for i, (a, b) in enumerate(zip(side_ids, ids)):
-        if a != b:
-            raise ValueError(f"{where}: row {i} belongs to sample {a!r}, but {other} has {b!r} at that position")
-    return len(ids)
+    return len(FeatureStore(features_path, ids, data_file=str(data_file)))
 
 
 def build_parser() -> argparse.ArgumentParser:

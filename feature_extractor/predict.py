@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from feature_extractor.files import write_text_atomic
+from ondisk import write_text_atomic
 from feature_extractor.images import ImageDataset
 from feature_extractor.runtime import autocast, make_loader
 from feature_extractor.samples import Sample

@@ -41,7 +41,7 @@ from torch import nn
 from feature_extractor.checkpoint import copy_model, load_model, load_train_state, resumable_folder, save_resumable
 from feature_extractor.cli_args import add_dataclass_arguments, dataclass_from_args
 from feature_extractor.config import ModelConfig
-from feature_extractor.files import write_json_atomic
+from ondisk import write_json_atomic
 from feature_extractor.finetune import apply_unfreeze
 from feature_extractor.images import ImageDataset, ImageTransform
 from feature_extractor.metrics import classification_metrics

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "EVAL_JSONL", "FT_JSON", "ANSWERS_JSONL", "MANIFEST_CSV",
     "EVAL_REQUIRED", "FT_REQUIRED", "ANSWER_REQUIRED", "ANSWER_FIELDS", "MANIFEST_COLUMNS",
-    "read_text", "read_jsonl", "parse_json_line", "read_eval_questions", "read_ft_json", "read_answers",
+    "read_text", "read_jsonl", "parse_json_line", "eval_sample_id", "read_eval_questions", "read_ft_json", "read_answers",
     "check_answer", "write_answers_line", "write_jsonl_atomic", "read_manifest_rows", "write_manifest_rows",
     "manifest_csv_text",
 ]
@@ -111,6 +111,12 @@ def _unique(key: str, seen: dict[str, Any], value: Any, where: str, at: Any) -> 
     if k in seen:
         raise ValueError(f"{where}: duplicate {key} {value!r} (first at {seen[k]})")
     seen[k] = at
+
+
+def eval_sample_id(rec: dict) -> str:
+    """A question's sample id: its ``sample_id`` when it has one, else its ``question_id``."""
+    sid = rec.get("sample_id")
+    return str(rec["question_id"] if sid in (None, "") else sid)
 
 
 def read_eval_questions(path: str | Path, what: str = "question file") -> list[tuple[int, dict]]:

@@ -95,9 +95,9 @@ def test_alignment_errors_count_and_ids(tiny_checkpoint, llava_files, caplog):
     data, images = llava_files
     out = extract_features(tiny_checkpoint, data / "eeg_eval.jsonl", image_folder=images, device="cpu")
     lines = (data / "eeg_eval.jsonl").read_text().splitlines()
-    (data / "more.jsonl").write_text("\n".join(lines + lines[:1]) + "\n")
-    with pytest.raises(ValueError, match=r"features file .*eval_high_level_features.npy': 10 rows, but data file .*more.jsonl' has 11 samples"):
-        check_alignment(out, data / "more.jsonl")
+    (data / "fewer.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(ValueError, match=r"features file .*eval_high_level_features.npy': 10 rows, but data file .*fewer.jsonl' has 9 samples"):
+        check_alignment(out, data / "fewer.jsonl")
     swapped = lines[:]
     swapped[3], swapped[4] = swapped[4], swapped[3]
     (data / "swapped.jsonl").write_text("\n".join(swapped) + "\n")
@@ -130,8 +130,8 @@ def test_manifest_split_and_escaping_paths(tiny_checkpoint, small_manifest, llav
     assert np.load(out).shape == (10, 1, 1024)
     assert check_alignment(out, small_manifest, split="val") == 10
     data, images = llava_files
-    (data / "evil.jsonl").write_text(json.dumps({"sample_id": "x", "image": ["../../../etc/hostname"]}) + "\n")
-    with pytest.raises(ValueError, match=r"data file .*evil.jsonl' line 1: image path '../../../etc/hostname' escapes the folder"):
+    (data / "evil.jsonl").write_text(json.dumps({"question_id": "x", "text": "?", "image": ["../../../etc/hostname"]}) + "\n")
+    with pytest.raises(ValueError, match=r"data file .*evil.jsonl', line 1: image path '../../../etc/hostname' has a '\.\.' component"):
         extract_features(tiny_checkpoint, data / "evil.jsonl", image_folder=images, device="cpu")
 
 

@@ -30,7 +30,7 @@ def test_manifest_rows_by_split_in_file_order(tmp_path):
 @pytest.mark.parametrize("bad", ["../outside.png", "img/../../outside.png", "/etc/passwd"])
 def test_manifest_path_escaping_its_folder_names_file_and_row(tmp_path, bad):
     m = write_manifest(tmp_path / "manifest.csv", [("A/000000", "W", "img/a0.png", "train"), ("A/000001", "W", bad, "train")])
-    with pytest.raises(ValueError, match=r"manifest '.*manifest.csv' row 3: image path .*(escapes the folder|is absolute)"):
+    with pytest.raises(ValueError, match=r"manifest '.*manifest.csv', line 3: field 'image' .*(has a '\.\.' component|is absolute)"):
         read_manifest(m, split="train")
 
 
@@ -39,16 +39,16 @@ def test_symlink_out_of_the_folder_is_refused(tmp_path):
     (tmp_path / "secret.png").write_bytes(b"x")
     (tmp_path / "data" / "link.png").symlink_to(tmp_path / "secret.png")
     m = write_manifest(tmp_path / "data" / "manifest.csv", [("A/000000", "W", "link.png", "train")])
-    with pytest.raises(ValueError, match="escapes the folder"):
+    with pytest.raises(ValueError, match=r"line 2: image path 'link.png' resolves outside its folder"):
         read_manifest(m)
 
 
 def test_bad_stage_and_missing_columns(tmp_path):
     m = write_manifest(tmp_path / "manifest.csv", [("A/000000", "S5", "a.png", "train")])
-    with pytest.raises(ValueError, match=r"row 2: stage 'S5' is not one of 'W', 'N1', 'N2', 'N3', 'REM'"):
+    with pytest.raises(ValueError, match=r"line 2: stage 'S5' is not one of 'W', 'N1', 'N2', 'N3', 'REM'"):
         read_manifest(m)
     (tmp_path / "m2.csv").write_text("sample_id,image\nA,a.png\n")
-    with pytest.raises(ValueError, match="missing column.*stage"):
+    with pytest.raises(ValueError, match=r"line 1: header is 'sample_id,image'; expected 'sample_id,dataset"):
         read_manifest(tmp_path / "m2.csv")
 
 
@@ -61,7 +61,7 @@ def test_labels_csv_variants(tmp_path):
     b = read_labels_csv(tmp_path / "b.csv", tmp_path / "imgs", split="val")
     assert [(s.sample_id, s.label, s.image.name) for s in b] == [("rec/000001", 4, "000001.png")]
     (tmp_path / "c.csv").write_text("image,stage\n../../x.png,W\n")
-    with pytest.raises(ValueError, match=r"labels file '.*c.csv' row 2: image path '../../x.png' escapes"):
+    with pytest.raises(ValueError, match=r"labels file '.*c.csv', line 2: image path '../../x.png' has a '\.\.' component"):
         read_labels_csv(tmp_path / "c.csv", tmp_path / "imgs")
 
 
@@ -78,10 +78,10 @@ def test_llava_json_and_jsonl(tmp_path):
     rows = read_data_file(tmp_path / "eeg_eval.jsonl")
     assert [(r.sample_id, r.label) for r in rows] == [("A/000009", 3), ("B/000001", -1)]
     assert read_sample_ids(tmp_path / "eeg_eval.jsonl") == ["A/000009", "B/000001"]
-    bad = [{"id": "x", "image": ["../../etc/passwd", "p"]}]
+    bad = [{"id": "x", "image": ["../../etc/passwd", "p"], "conversations": []}]
     (tmp_path / "bad.json").write_text(json.dumps(bad))
-    with pytest.raises(ValueError, match=r"data file '.*bad.json' entry 0: image path .* escapes"):
+    with pytest.raises(ValueError, match=r"data file '.*bad.json', entry 0: image path .* has a '\.\.' component"):
         read_data_file(tmp_path / "bad.json", image_folder=tmp_path / "imgs")
     (tmp_path / "noid.jsonl").write_text(json.dumps({"image": "a.png"}) + "\n")
-    with pytest.raises(ValueError, match=r"line 1: no 'sample_id' or 'question_id' field"):
+    with pytest.raises(ValueError, match=r"line 1: missing field\(s\) 'question_id', 'text'"):
         read_data_file(tmp_path / "noid.jsonl")
