@@ -38,7 +38,7 @@ def llava_probs(out: Path, vision_model: Path, ids: list[str], names: list[str],
     """Features -> LLaVA label scoring; probabilities ``(N, 5)`` in STAGES order."""
     from eeg_vlm.reasoning.llava_data import eval_record
     from feature_extractor.extract import extract_features
-    from llava.eval.model_vqa import eval_model, parse_args
+    from llava.eval.model_vqa import eval_model, eval_settings
 
     work = out / "llava"
     questions = work / "eeg_eval.jsonl"
@@ -47,13 +47,11 @@ def llava_probs(out: Path, vision_model: Path, ids: list[str], names: list[str],
     features = extract_features(vision_model, questions, out=work / "eval_high_level_features.npy",
                                 image_folder=out / "images", batch_size=batch_size, device=device, progress=progress)
     answers = work / "answers.jsonl"
-    argv = ["--model-path", str(llava), "--question-file", str(questions), "--image-folder", str(out / "images"),
-            "--answers-file", str(answers), "--high-level-features", str(features), "--overwrite",
-            "--score-labels", ",".join(STAGES), "--score-template", score_template, "--conv-mode", conv_mode,
-            "--batch-size", str(batch_size), "--device", device]
-    if llava_base:
-        argv += ["--model-base", str(llava_base)]
-    eval_model(parse_args(argv))
+    eval_model(eval_settings(
+        str(llava), model_base=str(llava_base) if llava_base else None, question_file=str(questions),
+        image_folder=str(out / "images"), answers_file=str(answers), high_level_features=str(features),
+        overwrite=True, score_labels=",".join(STAGES), score_template=score_template, conv_mode=conv_mode,
+        batch_size=int(batch_size), device=device))
     probs: dict[str, list[float]] = {}
     for _, rec in read_answers(answers):
         p = rec["metadata"]["probs"]

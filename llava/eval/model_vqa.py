@@ -59,7 +59,7 @@ from llava.eval.questions import AnswerWriter, Question, answer_record, read_ans
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "build_parser", "parse_args", "Session", "load_session", "checkpoint_fusion", "open_features",
+    "build_parser", "parse_args", "eval_settings", "Session", "load_session", "checkpoint_fusion", "open_features",
     "answer_by_generation", "answer_by_label_scoring", "eval_model", "main",
 ]
 
@@ -105,10 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse and check the flags (all problems reported at once)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _problems(args: argparse.Namespace) -> list[str]:
+    """Every contradiction or bad value among the settings, one phrase each."""
     problems = []
     if args.num_chunks < 1:
         problems.append(f"--num-chunks must be >= 1, got {args.num_chunks}")
@@ -125,12 +123,48 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             make_candidates(args.score_labels, args.score_template)
         except ValueError as exc:
             problems.append(str(exc))
-    if problems:
-        parser.error("; ".join(problems))
+    return problems
+
+
+def _require_quantization(args: argparse.Namespace) -> None:
     if args.load_4bit or args.load_8bit:
         from llava.utils import require
 
         require("bitsandbytes", "--load-4bit" if args.load_4bit else "--load-8bit")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse and check the flags (all problems reported at once)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problems = _problems(args)
+    if problems:
+        parser.error("; ".join(problems))
+    _require_quantization(args)
+    return args
+
+
+def eval_settings(model_path: str, **values) -> argparse.Namespace:
+    """The settings :func:`eval_model` reads, for callers in Python: the flags' defaults with
+    ``values`` (keyword = the flag's ``dest``, e.g. ``question_file``) put over them, checked
+    as the command line is.
+
+    Raises
+    ------
+    ValueError
+        An unknown setting (named) or a bad value (all problems at once).
+    """
+    args = build_parser().parse_args(["--model-path", str(model_path)])
+    unknown = sorted(set(values) - set(vars(args)))
+    if unknown:
+        raise ValueError(f"model_vqa: unknown setting(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(sorted(vars(args)))}")
+    for key, value in values.items():
+        setattr(args, key, value)
+    problems = _problems(args)
+    if problems:
+        raise ValueError("model_vqa: " + "; ".join(problems))
+    _require_quantization(args)
     return args
 
 

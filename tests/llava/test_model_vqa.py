@@ -332,3 +332,15 @@ def test_text_only_questions_plain_template_and_seeded_sampling(session, tmp_pat
         assert all("\n" not in x["text"] for x in lines)  # stopped at the plain separator
         texts.append([x["text"] for x in lines])
     assert texts[0] == texts[1]  # same seed, same samples
+
+
+def test_eval_settings_defaults_overrides_and_errors():
+    from llava.eval.model_vqa import eval_settings
+
+    args = eval_settings("ckpt", question_file="q.jsonl", score_labels="W,N1")
+    assert args.model_path == "ckpt" and args.question_file == "q.jsonl" and args.score_labels == "W,N1"
+    assert args.temperature == parse_args(["--model-path", "ckpt"]).temperature  # defaults live in the parser
+    with pytest.raises(ValueError, match="unknown setting.*'question'"):
+        eval_settings("ckpt", question="q.jsonl")
+    with pytest.raises(ValueError, match="--temperature must be >= 0"):
+        eval_settings("ckpt", temperature=-1.0)
