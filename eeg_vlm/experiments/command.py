@@ -6,6 +6,8 @@
   (:mod:`eeg_vlm.experiments.folds`).
 - ``robustness``: PSG-LLaVA Figs. 4-5, clean vs channel-failure training/testing for the
   vision module and the VLM (:mod:`eeg_vlm.experiments.robustness`).
+- ``reproduce``: a paper's whole pipeline (``scripts/reproduce_eeg_vlm.sh``,
+  ``scripts/reproduce_psg_llava.sh``; :mod:`eeg_vlm.experiments.reproduce`).
 - ``predict``: a vision module's predictions CSV on a manifest split (used by robustness).
 
 Every experiment takes ``--profile gpu`` (the seed's flags: LLaVA-v1.5-13B, ZeRO-3, bf16)
@@ -55,14 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--style", default="eeg-vlm", choices=("eeg-vlm", "psg-llava"), help="image style")
     ro.add_argument("--fail-channel", default=None, help="channel that fails (default: the first of --channels)")
     ro.add_argument("--cell", default="add-none-resnet18_1024", help="VLM configuration (an ablation cell name)")
+    rp = sub.add_parser("reproduce", help="a paper's whole pipeline (scripts/reproduce_*.sh)")
+    rp.add_argument("--paper", choices=("eeg-vlm", "psg-llava"), required=True, help="which paper")
+    rp.add_argument("--data", type=Path, default=None, help="recordings folder (tiny: synthetic when absent)")
+    rp.add_argument("--work", type=Path, default=Path("."), help="working folder (sleep_data/, runs/, ...; default .)")
+    rp.add_argument("--psg-dataset", choices=("isruc", "mass", "shhs"), default="isruc", help="PSG-LLaVA dataset")
+    rp.add_argument("--channels", nargs="+", default=None, help="PSG-LLaVA channels (default: per dataset)")
+    rp.add_argument("--ckpt", default=None, help="checkpoint folder (default: the seed's placeholder)")
     pr = sub.add_parser("predict", help="a vision module's predictions CSV on a manifest split")
     pr.add_argument("--vision-model", required=True, help="feature_extractor checkpoint")
     pr.add_argument("--manifest", required=True, type=Path, help="manifest.csv")
     pr.add_argument("--split", default="test", help="split (default: test)")
     pr.add_argument("--out", required=True, type=Path, help="predictions CSV to write")
     pr.add_argument("--device", default="auto", help="auto, cpu, cuda")
-    for p in (ab, fo, ro):
-        p.add_argument("--out", required=True, type=Path, help="output folder (rerun with the same one to resume)")
+    for p in (ab, fo, ro, rp):
+        p.add_argument("--out", required=p is not rp, type=Path, help="output folder (rerun with the same one to resume)")
         p.add_argument("--manifest", type=Path, default=None, help="converted manifest.csv with splits "
                        "(default with --profile tiny: synthetic nights made here)")
         p.add_argument("--profile", choices=("gpu", "tiny"), default="tiny", help="gpu (seed flags) or tiny (CPU)")
@@ -86,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.experiment == "predict":
         return _predict(args)
     configure_logging(args.verbose)
+    if args.experiment == "reproduce":
+        return _reproduce(args)
     out = args.out.resolve()
     try:
         profile = get_profile(args.profile, out, args.base_model)
@@ -130,6 +141,34 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if not args.dry_run:
         print(f"{counts['run']} steps run, {counts['skipped']} already done; table: {table}")
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from eeg_vlm.experiments.profiles import get_profile
+    from eeg_vlm.experiments.reproduce import SEED_CKPT, eeg_vlm_steps, psg_llava_steps
+
+    work = args.work.resolve() if args.profile == "tiny" else args.work
+    try:
+        if args.profile == "gpu" and args.data is None:
+            raise ValueError("experiment reproduce: --data (the recordings folder) is required with --profile gpu")
+        if args.paper == "eeg-vlm":
+            profile = get_profile(args.profile, work, args.base_model)
+            steps = eeg_vlm_steps(profile, work, args.data, args.ckpt or SEED_CKPT, args.seed, args.subjects, args.hours)
+        else:
+            from dataclasses import replace
+
+            profile = get_profile(args.profile, work, args.base_model or "your_checkpoints_path/llava-v1.6-mistral-7b")
+            if profile.name == "tiny":
+                profile = replace(profile, base_model=str(work / "tiny_next_base"))
+            steps = psg_llava_steps(profile, work, args.data, args.psg_dataset, args.channels,
+                                    args.ckpt or "./checkpoints/psg_llava", args.seed, args.subjects, args.hours)
+        counts = run_steps(steps, args.dry_run, in_process=not args.subprocess, echo=lambda s: print(s, flush=True))
+    except (ValueError, FileNotFoundError, StepFailed) as exc:
+        print(f"eeg-vlm experiment reproduce: {exc}", file=sys.stderr)
+        return 1
+    if not args.dry_run:
+        print(f"{counts['run']} steps run, {counts['skipped']} already done; report in {work / 'reports'}")
     return 0
 
 

@@ -162,9 +162,10 @@ def finetune_argv(p: Profile, data: Path, image_folder: Path, output_dir: Path, 
 
 
 def eval_argv(p: Profile, model_path: str | Path, questions: Path, image_folder: Path, answers: Path,
-              features: Path | None = None, fusion: str | None = None, label_scoring: bool = True,
+              features: Path | None = None, fusion: str | None = None, label_scoring: bool | None = True,
               base: bool = True) -> list[str]:
-    """``model_vqa.py`` as in the seed (EEG-VLM step 4), plus label scoring or greedy generation."""
+    """``model_vqa.py`` as in the seed (EEG-VLM step 4), plus label scoring (``True``), greedy
+    generation (``False``) or nothing more (``None``: the seed's command as written)."""
     argv = [sys.executable, str(REPO / "llava/eval/model_vqa.py"), "--model-path", str(model_path)]
     if base:
         argv += ["--model-base", p.base_model]
@@ -175,7 +176,7 @@ def eval_argv(p: Profile, model_path: str | Path, questions: Path, image_folder:
         argv += ["--eeg-fusion", fusion]
     if label_scoring:
         argv += ["--score-labels", "W,N1,N2,N3,REM", "--score-template", "Sleep stage: {label}"]
-    else:
+    elif label_scoring is False:
         argv += ["--temperature", "0", "--max_new_tokens", "1024"]
     if p.device != "auto":
         argv += ["--device", p.device]
