@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 # ConvertConfig / ConvertResult live in eeg_vlm.imaging.convert_config and write_record in
 # eeg_vlm.imaging.records; they are re-exported here, where users have imported them.
-__all__ = ["ConvertConfig", "ConvertResult", "convert", "write_record", "build_parser", "main"]
+__all__ = ["convert_sources", "ConvertConfig", "ConvertResult", "convert", "write_record", "build_parser", "main"]
 
 
 # ----------------------------------------------------------------------------- driver
@@ -158,10 +158,26 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
     if int(workers) < 1:
         raise ValueError(f"convert: workers must be >= 1, got {workers!r}")
     sources = find_recordings(input_dir, fmt=fmt)
+    return convert_sources(sources, out_dir, cfg, input_dir=input_dir, workers=int(workers), skip_bad=skip_bad,
+                           overwrite=overwrite, progress=progress)
+
+
+def convert_sources(sources: Sequence, out_dir: Path, cfg: ConvertConfig, input_dir: Path | None = None,
+                    workers: int = 1, skip_bad: bool = False, overwrite: bool = False,
+                    progress: bool = False) -> ConvertResult:
+    """Convert recording sources (anything with ``record_id``, ``subject``, ``paths`` and
+    ``load(...)`` like :class:`eeg_vlm.io.RecordingSource`) into ``out_dir``.
+
+    :func:`convert` finds them in a folder; :func:`eeg_vlm.imaging.memory.convert_recordings`
+    wraps recordings already in memory. ``input_dir`` makes file paths in ``convert.json``
+    relative; the other arguments are those of :func:`convert`.
+    """
+    where = f"folder {str(input_dir)!r}" if input_dir is not None else "recordings"
+    input_dir = Path(input_dir) if input_dir is not None else Path(out_dir)
     ids = [s.record_id for s in sources]
     if len(set(ids)) != len(ids):
         dup = sorted(k for k, v in Counter(ids).items() if v > 1)
-        raise ValueError(f"folder {str(input_dir)!r}: record ids repeat: {', '.join(dup)}")
+        raise ValueError(f"{where}: record ids repeat: {', '.join(dup)}")
     settings = cfg.settings()
     _check_previous(out_dir, settings, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -187,7 +203,7 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
             f"{str(out_dir)!r} (rerun to resume, or use --skip-bad)"
         )
     if skipped and not any(done(s.record_id) for s in sources):
-        raise ValueError(f"folder {str(input_dir)!r}: no recording could be converted; {len(skipped)} skipped, "
+        raise ValueError(f"{where}: no recording could be converted; {len(skipped)} skipped, "
                          f"the first: {skipped[0]['error']}")
     finished = {r["record_id"] for r in results}
     return _assemble(out_dir, input_dir, sources, cfg, plan, skipped, [s.record_id for s in sources if s.record_id in finished])

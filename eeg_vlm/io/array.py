@@ -26,8 +26,14 @@ def from_array(
     night: str = "",
     dataset: str = "array",
     record_id: str | None = None,
+    transitions: Sequence[tuple[float, str | None]] | None = None,
 ) -> Recording:
-    """Wrap signals and (optionally) per-epoch stages as a :class:`Recording`.
+    """Wrap signals and (optionally) their scoring as a :class:`Recording`.
+
+    The scoring is given either as one label per fixed-length epoch (``stages``, with
+    ``epoch_length`` and optional ``onsets``) or as stage transitions (``transitions``):
+    ``(onset_s, stage)`` pairs, each stage lasting until the next onset, the last one until
+    the end of the signal (the shortest channel).
 
     Parameters
     ----------
@@ -47,11 +53,22 @@ def from_array(
         Seconds from the signal start of each label; default ``k * epoch_length``.
     subject, night, dataset, record_id : str
         Identity (``record_id`` defaults to subject and night).
+    transitions : sequence of (float, str or None), optional
+        Stage changes: seconds from the signal start and the stage that starts there
+        (``None`` for unscored). Onsets must increase and lie before the signal's end.
 
     Raises
     ------
     ValueError
-        On mismatched lengths or duplicate channel names.
+        On mismatched lengths, duplicate channel names, both ``stages`` and
+        ``transitions``, or transitions out of order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rec = from_array(np.zeros((1, 9000)), 100.0, ["C3"], transitions=[(0, "W"), (40, "N1")])
+    >>> [(float(o), float(d), s) for o, d, s in zip(rec.scoring.onsets, rec.scoring.durations, rec.scoring.stages)]
+    [(0.0, 40.0, 'W'), (40.0, 50.0, 'N1')]
     """
     names = list(channel_names)
     if len(set(names)) != len(names):
@@ -66,6 +83,11 @@ def from_array(
         raise ValueError(f"from_array: {len(rates)} sampling rates for {len(names)} channels")
     channels = {n: Channel(n, np.asarray(x, dtype=np.float32), r, "uV") for n, x, r in zip(names, arrays, rates)}
     scoring = None
+    if stages is not None and transitions is not None:
+        raise ValueError("from_array: give stages (one per epoch) or transitions (onset, stage), not both")
+    if transitions is not None:
+        end = min(c.duration for c in channels.values())
+        scoring = _from_transitions(list(transitions), end, float(epoch_length))
     if stages is not None:
         labels = list(stages)
         if onsets is None:
@@ -83,3 +105,26 @@ def from_array(
         )
     return Recording(subject=subject, night=night, dataset=dataset, channels=channels, scoring=scoring,
                      record_id=record_id or "")
+
+
+def _from_transitions(pairs: list[tuple[float, str | None]], end: float, epoch_length: float) -> Scoring:
+    """Segments from ``(onset, stage)`` changes; the last lasts until ``end`` seconds."""
+    if not pairs:
+        raise ValueError("from_array: transitions is empty; give at least one (onset, stage)")
+    try:
+        starts = np.array([float(p[0]) for p in pairs])
+        labels = [p[1] for p in pairs]
+    except (TypeError, ValueError, IndexError):
+        raise ValueError(f"from_array: transitions must be (onset_s, stage) pairs, got {pairs[:3]!r}") from None
+    if not np.isfinite(starts).all() or (np.diff(starts) <= 0).any():
+        raise ValueError(f"from_array: transition onsets must be finite and increasing, got {starts[:10].tolist()}")
+    if starts[-1] >= end:
+        raise ValueError(f"from_array: transition at {starts[-1]:g} s starts at or after the signal's end ({end:g} s)")
+    ends = np.append(starts[1:], end)
+    return Scoring(
+        onsets=starts,
+        durations=ends - starts,
+        stages=[None if s is None else to_aasm(s) for s in labels],
+        raw_labels=["unscored" if s is None else str(s) for s in labels],
+        epoch_length=epoch_length,
+    )
