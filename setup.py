@@ -45,7 +45,7 @@ setup(
     "and a specialized vision module",
     python_requires=">=3.10",
     packages=find_packages(include=["eeg_vlm*", "feature_extractor*", "llava*", "ondisk*", "signal_models*"]),
-    package_data={"eeg_vlm.context": ["data/*.json"]},
+    package_data={"eeg_vlm.context": ["data/*.json"], "eeg_vlm.dataset": ["data/*.json"]},
     install_requires=CORE,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["eeg-vlm=eeg_vlm.cli:main"]},

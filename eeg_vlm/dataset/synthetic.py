@@ -30,6 +30,7 @@ import numpy as np
 from scipy import signal as _sig
 from scipy.special import expit
 
+from eeg_vlm.checks import check_option
 from eeg_vlm.stages import to_aasm
 
 logger = logging.getLogger(__name__)
@@ -337,11 +338,23 @@ def _render_night(labels: list[str], sfreq: float, p: SubjectParams, rng: np.ran
     return out
 
 
-def _night(n_epochs: int, seed: int | np.random.Generator | list, sfreq: float, params: SubjectParams | None):
+def _night(n_epochs: int, seed: int | np.random.Generator | list, sfreq: float, params: SubjectParams | None,
+           generator: str = "template"):
+    from eeg_vlm.dataset.calibrated import GENERATORS, calibrated_eeg, calibrated_hypnogram
+
+    check_option("generator", generator, GENERATORS, "synthetic night")
     rng = np.random.default_rng(seed)
     p = params if params is not None else draw_subject(rng)
-    labels = synth_hypnogram(n_epochs, rng)
-    return _render_night(labels, sfreq, p, rng), labels
+    if generator == "template":
+        labels = synth_hypnogram(n_epochs, rng)
+        return _render_night(labels, sfreq, p, rng), labels
+    labels = calibrated_hypnogram(n_epochs, rng)  # structure and EEG statistics of real nights
+    signals = _render_night(labels, sfreq, p, rng)
+    gain = float(np.exp(rng.normal(0.0, 0.25)))
+    for name, scale in (("EEG Fpz-Cz", 1.0), ("EEG Pz-Oz", 0.8)):
+        x = calibrated_eeg(labels, sfreq, rng, gain=scale * gain, alpha_hz=p.alpha_hz)
+        signals[name] = np.clip(x, -_PHYS_RANGE[name], _PHYS_RANGE[name]).astype(np.float32)
+    return signals, labels
 
 
 def _n_epochs(n_epochs: int | None, hours: float | None) -> int:
@@ -356,7 +369,8 @@ def _n_epochs(n_epochs: int | None, hours: float | None) -> int:
 
 
 def synth_night(n_epochs: int | None = None, hours: float | None = None, seed: int = 0,
-                sfreq: float = 100.0, params: SubjectParams | None = None) -> tuple[dict[str, np.ndarray], list[str | None]]:
+                sfreq: float = 100.0, params: SubjectParams | None = None, generator: str = "template",
+                ) -> tuple[dict[str, np.ndarray], list[str | None]]:
     """Generate one synthetic night.
 
     Parameters
@@ -371,6 +385,9 @@ def synth_night(n_epochs: int | None = None, hours: float | None = None, seed: i
         Sampling rate of every channel in Hz (default 100).
     params : SubjectParams, optional
         The subject's traits; drawn from the seed when omitted.
+    generator : {'template', 'calibrated'}
+        Hand-written night (default) or one calibrated to real data
+        (:mod:`eeg_vlm.dataset.calibrated`).
 
     Returns
     -------
@@ -381,7 +398,7 @@ def synth_night(n_epochs: int | None = None, hours: float | None = None, seed: i
         epochs at the end of the night.
     """
     n = _n_epochs(n_epochs, hours)
-    signals, labels = _night(n, seed, float(sfreq), params)
+    signals, labels = _night(n, seed, float(sfreq), params, generator)
     return signals, [to_aasm(f"Sleep stage {lab}") for lab in labels]
 
 
@@ -450,7 +467,7 @@ def write_night_edf(psg_path: str | Path, hypnogram_path: str | Path, signals: d
 
 
 def dataset_night(seed: int, subject: int, night: int = 1, hours: float = 8.0,
-                  sfreq: float = 100.0) -> tuple[dict[str, np.ndarray], list[str]]:
+                  sfreq: float = 100.0, generator: str = "template") -> tuple[dict[str, np.ndarray], list[str]]:
     """The night :func:`write_synthetic_dataset` writes for one subject and night.
 
     Returns
@@ -462,11 +479,11 @@ def dataset_night(seed: int, subject: int, night: int = 1, hours: float = 8.0,
         written to the hypnogram file.
     """
     params = draw_subject(np.random.default_rng([seed, 1, subject]))
-    return _night(_n_epochs(None, hours), [seed, 2, subject, night], float(sfreq), params)
+    return _night(_n_epochs(None, hours), [seed, 2, subject, night], float(sfreq), params, generator)
 
 
 def write_synthetic_dataset(folder: str | Path, n_subjects: int = 4, hours: float = 8.0, seed: int = 0,
-                            nights: int = 1, sfreq: float = 100.0) -> list[Path]:
+                            nights: int = 1, sfreq: float = 100.0, generator: str = "template") -> list[Path]:
     """Write synthetic nights in the Sleep-EDF Expanded cassette layout.
 
     Parameters
@@ -484,6 +501,8 @@ def write_synthetic_dataset(folder: str | Path, n_subjects: int = 4, hours: floa
         Nights per subject (1 or 2 in Sleep-EDF; any number here, up to 9).
     sfreq : float
         Sampling rate of every channel in Hz.
+    generator : {'template', 'calibrated'}
+        Hand-written nights (default) or nights calibrated to real data.
 
     Returns
     -------
@@ -498,7 +517,7 @@ def write_synthetic_dataset(folder: str | Path, n_subjects: int = 4, hours: floa
     out: list[Path] = []
     for s in range(int(n_subjects)):
         for night in range(1, int(nights) + 1):
-            signals, labels = dataset_night(seed, s, night, hours, sfreq)
+            signals, labels = dataset_night(seed, s, night, hours, sfreq, generator)
             psg = folder / f"SC4{s:02d}{night}E0-PSG.edf"
             hyp = folder / f"SC4{s:02d}{night}EC-Hypnogram.edf"
             write_night_edf(psg, hyp, signals, labels, sfreq=sfreq, patient=f"SC4{s:02d}",
@@ -520,9 +539,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nights", type=int, default=1, help="nights per subject (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     ap.add_argument("--sfreq", type=float, default=100.0, help="sampling rate in Hz (default: %(default)s)")
+    ap.add_argument("--generator", choices=("template", "calibrated"), default="template",
+                    help="template: hand-written textbook nights; calibrated: night structure from 197 expert "
+                         "hypnograms and EEG spectra/amplitudes of real recordings (default: %(default)s)")
     args = ap.parse_args(argv)
     try:
-        files = write_synthetic_dataset(args.out, args.subjects, args.hours, args.seed, args.nights, args.sfreq)
+        files = write_synthetic_dataset(args.out, args.subjects, args.hours, args.seed, args.nights, args.sfreq,
+                                        args.generator)
     except ValueError as exc:
         ap.exit(2, f"eeg-vlm synth: error: {exc}\n")
     print(f"wrote {len(files) // 2} nights ({len(files)} files) to {args.out}")
