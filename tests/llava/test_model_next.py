@@ -229,3 +229,20 @@ def test_newline_missing_from_weights_is_initialised(tiny_next, tmp_path):
     _, model, _, _ = load_pretrained_model(str(folder), None, None, device="cpu")
     newline = model.get_model().image_newline.detach()
     assert bool(torch.isfinite(newline).all()) and 0.02 < float(newline.std()) < 0.5
+
+
+def test_features_change_the_logits_only_through_the_slot(next_model):
+    """With anyres images, other feature rows change the logits under 'add' and 'raw', never under 'none'."""
+    _, _, tok, model = next_model
+    size = (500, 300)
+    tiles, feats = _tiles(model, size, seed=5), torch.randn(1, 1, 64)
+    try:
+        with torch.no_grad():
+            for fusion, prompt in (("add", TWO_TAGS), ("raw", TWO_TAGS), ("none", PROMPT)):
+                model.config.eeg_fusion = fusion
+                ids = _ids(tok, prompt)
+                a = model(input_ids=ids, images=[tiles], image_sizes=[size], eeg_features=feats).logits[0, -1]
+                b = model(input_ids=ids, images=[tiles], image_sizes=[size], eeg_features=-feats).logits[0, -1]
+                assert torch.equal(a, b) == (fusion == "none"), fusion
+    finally:
+        model.config.eeg_fusion = "add"
