@@ -246,3 +246,36 @@ def test_features_change_the_logits_only_through_the_slot(next_model):
                 assert torch.equal(a, b) == (fusion == "none"), fusion
     finally:
         model.config.eeg_fusion = "add"
+
+
+def test_lora_folder_on_a_next_mistral_base_loads_with_model_base(tiny_next, tmp_path):
+    """--model-path ckpt --model-base base on LLaVA-NeXT-Mistral: the class from the config, LoRA merged."""
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import save_file
+    from torch import nn
+
+    base = tiny_next("mistral")
+    tok, model, _, _ = load_pretrained_model(str(base), None, None, device="cpu")
+    targets = sorted(n for n, m in model.named_modules() if isinstance(m, nn.Linear) and n.startswith("model.layers."))
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=targets, lora_dropout=0.0))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    out = tmp_path / "run3"
+    peft_model.save_pretrained(out)
+    peft_model.base_model.model.config.save_pretrained(out)
+    inner = peft_model.base_model.model
+    save_file({f"base_model.model.{k}": v.detach().clone() for k, v in inner.state_dict().items()
+               if "mm_projector" in k or "image_newline" in k}, str(out / "non_lora_trainables.safetensors"))
+    merged = peft_model.merge_and_unload()
+    assert json.loads((out / "config.json").read_text())["model_type"] == "llava_mistral"
+    tok2, loaded, _, _ = load_pretrained_model(str(out), str(base), None, device="cpu")
+    assert type(loaded).__name__ == "LlavaMistralForCausalLM"
+    ids, size = _ids(tok, PROMPT), (500, 300)
+    tiles = _tiles(merged, size, seed=3)
+    with torch.no_grad():
+        expected = merged(input_ids=ids, images=[tiles], image_sizes=[size]).logits
+        got = loaded(input_ids=_ids(tok2, PROMPT), images=[tiles], image_sizes=[size]).logits
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
