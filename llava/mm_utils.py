@@ -4,7 +4,9 @@
   where each ``<image>`` tag stood (one BOS at the start).
 - :func:`process_images`: images -> pixel tensor (N, 3, H, W); with
   ``image_aspect_ratio == 'pad'`` each image is centred on a square filled with the
-  processor's mean colour and resized, never centre-cropped (training and evaluation alike).
+  processor's mean colour and resized, never centre-cropped (training and evaluation alike);
+  with ``'anyres'`` (LLaVA-NeXT) each image becomes ``(1 + tiles, 3, H, W)``
+  (:func:`process_anyres_image`; the geometry is :mod:`llava.model.anyres`).
 - :func:`resolve_image_path`: a data file's image path inside the image folder, refusing
   anything that would leave it.
 - :func:`load_image`, :func:`expand2square`, :func:`get_model_name_from_path`,
@@ -32,6 +34,7 @@ __all__ = [
     "resolve_image_path",
     "expand2square",
     "process_images",
+    "process_anyres_image",
     "tokenizer_image_token",
     "get_model_name_from_path",
     "KeywordsStoppingCriteria",
@@ -99,29 +102,63 @@ def _processor_size(image_processor: Any) -> tuple[int, int]:
     raise ValueError(f"image processor {type(image_processor).__name__}: no crop_size/size to resize to")
 
 
-def process_images(images: Sequence[Image.Image] | Image.Image, image_processor: Any, model_cfg: Any) -> torch.Tensor:
-    """PIL images -> pixel values (N, 3, H, W) for the vision tower.
+def process_anyres_image(image: Image.Image, image_processor: Any, grid_pinpoints: Any) -> torch.Tensor:
+    """One image -> LLaVA-NeXT anyres views (1 + cols * rows, 3, S, S), S the processor's crop size.
+
+    View 0 is the whole image resized to S x S (no padding). The grid: the image is scaled
+    to fit the best of ``grid_pinpoints`` (:func:`llava.model.anyres.select_best_resolution`),
+    centred on a black canvas of that size and cut into S x S tiles, row by row. Every view
+    then goes through the processor (normalisation). Same pixels as upstream LLaVA-NeXT.
+    """
+    from llava.model.anyres import parse_grid_pinpoints, resized_size, select_best_resolution
+
+    tile, width = _processor_size(image_processor)
+    if tile != width:
+        raise ValueError(f"anyres: the image processor's crop size must be square, got {tile}x{width}")
+    image = image.convert("RGB")
+    target = select_best_resolution(image.size, parse_grid_pinpoints(grid_pinpoints, tile))
+    new_size = resized_size(image.size, target)
+    canvas = Image.new("RGB", target, (0, 0, 0))
+    canvas.paste(image.resize(new_size, Image.Resampling.BICUBIC),
+                 ((target[0] - new_size[0]) // 2, (target[1] - new_size[1]) // 2))
+    tiles = [canvas.crop((x, y, x + tile, y + tile)) for y in range(0, target[1], tile)
+             for x in range(0, target[0], tile)]
+    views = [image.resize((tile, tile), Image.Resampling.BICUBIC)] + tiles
+    out = image_processor(views, return_tensors="pt")["pixel_values"]
+    return torch.stack([torch.as_tensor(x) for x in out]) if isinstance(out, (list, tuple)) else out
+
+
+def process_images(images: Sequence[Image.Image] | Image.Image, image_processor: Any,
+                   model_cfg: Any) -> torch.Tensor | list[torch.Tensor]:
+    """PIL images -> pixel values for the vision tower.
 
     ``model_cfg.image_aspect_ratio``:
 
     - ``'pad'`` (LLaVA-1.5): each image is centred on a square of its longer side filled
       with the processor's mean colour, resized (bicubic) to the processor's crop size and
-      normalised. Nothing is cropped away.
-    - anything else (``None``, ``'square'``...): the processor's own resize + centre crop.
+      normalised. Nothing is cropped away. Returns (N, 3, H, W).
+    - ``'anyres'`` (LLaVA-NeXT, ``model_cfg.image_grid_pinpoints``): each image becomes
+      (1 + tiles, 3, H, W) (:func:`process_anyres_image`); returns (N, tiles, 3, H, W) when
+      every image has the same number of tiles, else a list (as upstream). The model also
+      needs each image's ``(width, height)`` (``image_sizes``).
+    - ``None``, ``'square'``: the processor's own resize + centre crop. Returns (N, 3, H, W).
     """
     if isinstance(images, Image.Image):
         images = [images]
     images = [im.convert("RGB") for im in images]
     aspect = getattr(model_cfg, "image_aspect_ratio", None)
+    check_option("image_aspect_ratio", aspect, ("pad", "square", "anyres", None, ""), where="process_images")
+    if aspect == "anyres":
+        views = [process_anyres_image(im, image_processor, getattr(model_cfg, "image_grid_pinpoints", None))
+                 for im in images]
+        return torch.stack(views) if len({tuple(v.shape) for v in views}) == 1 else views
     if aspect == "pad":
         height, width = _processor_size(image_processor)
         fill = tuple(int(round(c * 255)) for c in image_processor.image_mean)
         squared = [expand2square(im, fill).resize((width, height), Image.Resampling.BICUBIC) for im in images]
         out = image_processor(squared, do_resize=False, do_center_crop=False, return_tensors="pt")["pixel_values"]
-    elif aspect in (None, "", "square", "resize_crop"):
-        out = image_processor(images, return_tensors="pt")["pixel_values"]
     else:
-        check_option("image_aspect_ratio", aspect, ("pad", "square", None), where="process_images")
+        out = image_processor(images, return_tensors="pt")["pixel_values"]
     if isinstance(out, (list, tuple)):
         out = torch.stack([torch.as_tensor(x) for x in out])
     return out

@@ -24,8 +24,9 @@ if [ "$PROFILE" = "tiny" ]; then
     BF16=${BF16:-False}; TF32=${TF32:-False}; REPORT_TO=${REPORT_TO:-none}
     EPOCHS=${EPOCHS:-1}; BATCH=${BATCH:-2}; ZERO=${ZERO:-zero2}; NUM_GPUS=${NUM_GPUS:-1}
     LR=${LR:-1e-3}; CHECKPOINTING=${CHECKPOINTING:-False}
-    if [ ! -f "$BASE/config.json" ]; then
-        "$PYTHON" -m llava.model.tiny --out "$BASE" ${TINY_ARGS:-}
+    VISION_TOWER=${VISION_TOWER:-$BASE/clip_vision_tower}
+    if [ ! -f "$BASE/config.json" ]; then  # a tiny LLaVA-NeXT base, built from configs in seconds
+        "$PYTHON" -m llava.model.tiny --out "$BASE" ${TINY_ARGS:---next --language-model llama3 --clip-width 64}
     fi
 elif [ "$PROFILE" != "gpu" ]; then
     echo "finetune_next_full.sh: error: PROFILE must be gpu or tiny, got '$PROFILE'" >&2
@@ -39,6 +40,7 @@ IMAGES=${IMAGES:-sleep_data/eeg_images_ft}
 VISION_TOWER=${VISION_TOWER:-openai/clip-vit-large-patch14-336}
 ZERO=${ZERO:-zero3}                    # zero2, zero3 or zero3_offload (scripts/<name>.json)
 NUM_GPUS=${NUM_GPUS:-}                 # empty: every visible GPU
+MASTER_PORT=${MASTER_PORT:-}           # empty: DeepSpeed's default (29500)
 LAUNCHER=${LAUNCHER:-deepspeed}        # deepspeed, or python (no DeepSpeed)
 VERSION=${VERSION:-llava_llama_3}
 EPOCHS=${EPOCHS:-2}
@@ -59,6 +61,7 @@ if [ "$LAUNCHER" = "deepspeed" ]; then
     # without a GPU, name DeepSpeed's CPU accelerator: the same choice, without its notice per process
     command -v nvidia-smi > /dev/null 2>&1 || export DS_ACCELERATOR=${DS_ACCELERATOR:-cpu}
     launch=(deepspeed --log_level "${DS_LOG_LEVEL:-warning}" ${NUM_GPUS:+--num_gpus "$NUM_GPUS"}
+            ${MASTER_PORT:+--master_port "$MASTER_PORT"}
             llava/train/train_mem.py --deepspeed "./scripts/$ZERO.json")
 else
     launch=("$LAUNCHER" llava/train/train_mem.py)

@@ -270,7 +270,11 @@ def _check_images(questions: Sequence[Question], image_folder: str, question_fil
 
 
 def _inputs(session: Session, q: Question, conv_mode: str, image_folder: str):
-    """``(prompt, input_ids (L,), image (3,H,W) | None, image_size | None, features (1,D) | None)``."""
+    """``(prompt, input_ids (L,), image | None, image_size | None, features (1,D) | None)``.
+
+    The image is (3, H, W), or (1 + tiles, 3, H, W) for an anyres (LLaVA-NeXT) checkpoint;
+    image_size is its (width, height).
+    """
     from llava.mm_utils import load_image, process_images, resolve_image_path, tokenizer_image_token
 
     n_tags = count_image_tags(len(q.images), session.fusion)
@@ -362,7 +366,7 @@ def answer_by_label_scoring(session: Session, questions: Sequence[Question], arg
                     for label, text in zip(cands.labels, cands.texts)
                 ]
             cand_ids.append(cache[prompt])
-        images = torch.stack([it[2] for it in items]).to(device, dtype) if items[0][2] is not None else None
+        images = _batch_images([it[2] for it in items], device, dtype)
         feats = torch.stack([it[4] for it in items]).to(device, dtype) if items[0][4] is not None else None
         sizes = [it[3] for it in items] if images is not None else None
         with torch.inference_mode():
@@ -375,6 +379,15 @@ def answer_by_label_scoring(session: Session, questions: Sequence[Question], arg
             writer.write(answer_record(q, prompt, pred, session.model_id, meta))
         if progress is not None:
             progress.update(len(batch))
+
+
+def _batch_images(images: list, device: torch.device, dtype: torch.dtype):
+    """(B, 3, H, W) for single views; a list of (tiles, 3, H, W) for anyres (tile counts differ)."""
+    if images[0] is None:
+        return None
+    if images[0].dim() == 4:
+        return [im.to(device, dtype) for im in images]
+    return torch.stack(images).to(device, dtype)
 
 
 def _template(conv_mode: str):

@@ -4,7 +4,7 @@ Right padding: ``input_ids`` with the pad token (the unk token when the tokenize
 pad token), ``labels`` with ``IGNORE_INDEX``; the attention mask comes from the true
 lengths, never from comparing ids with the pad id. Images are stacked to
 ``(B, 3, H, W)`` (one per sample; text-only samples carry a blank image that the model
-never splices), features to ``(B, 1, D)`` when any sample of the batch has them (rows of
+never splices); anyres images stay a list of ``(tiles, 3, H, W)`` with ``image_sizes``, features to ``(B, 1, D)`` when any sample of the batch has them (rows of
 text-only samples are zeros and unused).
 """
 
@@ -61,10 +61,14 @@ class DataCollatorForSupervisedDataset:
             if any(im is None for im in images):
                 raise ValueError("collator: some samples of the batch have an image tensor and others none; "
                                  "a multimodal model needs one (blank for text-only samples) per sample")
-            shapes = {tuple(im.shape) for im in images}
-            if len(shapes) != 1:
-                raise ValueError(f"collator: images of different shapes in one batch: {sorted(shapes)}")
-            out["images"] = torch.stack(images)  # (B, 3, H, W)
+            if images[0].dim() == 4:  # anyres: (tiles, 3, H, W) each, tile counts differ
+                out["images"] = list(images)
+                out["image_sizes"] = [it["image_size"] for it in items]
+            else:
+                shapes = {tuple(im.shape) for im in images}
+                if len(shapes) != 1:
+                    raise ValueError(f"collator: images of different shapes in one batch: {sorted(shapes)}")
+                out["images"] = torch.stack(images)  # (B, 3, H, W)
 
         feats = [it.get("eeg_features") for it in items]
         present = [f for f in feats if f is not None]

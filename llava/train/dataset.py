@@ -70,6 +70,10 @@ class DatasetOptions:
     #: Visual tokens one image slot becomes in the model (576 for CLIP ViT-L/14-336); the
     #: text is truncated so that text + visual tokens fit ``model_max_length``.
     image_tokens: int = 0
+    #: ``image_aspect_ratio='anyres'`` (LLaVA-NeXT): the grid resolutions [[width, height], ...]
+    image_grid_pinpoints: list | None = None
+    #: anyres: the model's :class:`llava.model.anyres.AnyresGeometry` (token count per image size)
+    anyres: Any = None
 
 
 def read_samples(data_path: str | Path) -> list[dict]:
@@ -202,7 +206,8 @@ class LazySupervisedDataset(Dataset):
     prepared : PreparedData, optional
         The result of :func:`prepare_data` for ``options`` (read and checked now when absent).
 
-    Items are dicts with ``input_ids`` (L,), ``labels`` (L,), ``image`` (3, H, W) or None,
+    Items are dicts with ``input_ids`` (L,), ``labels`` (L,), ``image`` (3, H, W) — for
+    anyres (tiles, 3, H, W) — or None, ``image_size`` (width, height) or None,
     ``eeg_features`` (1, D) float32 or None, and ``index``.
     """
 
@@ -215,7 +220,7 @@ class LazySupervisedDataset(Dataset):
         self.samples, self.features = prepared.samples, prepared.features
         if prepared.n_images and image_processor is None:
             raise ValueError(f"data file {options.data_path!r}: has image samples but the model has no vision tower")
-        self._blank: torch.Tensor | None = None
+        self._blank: tuple[torch.Tensor, tuple[int, int]] | None = None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -241,9 +246,14 @@ class LazySupervisedDataset(Dataset):
     def _n_tags(self, sample: dict) -> int:
         return n_image_tags(sample, self.options.eeg_fusion)
 
-    def _visual_tokens(self, n_tags: int) -> int:
-        """Visual tokens the model splices in for ``n_tags`` image tags."""
-        per = self.options.image_tokens
+    def _per_slot(self, image_size: tuple[int, int] | None) -> int:
+        """Visual tokens of one image slot: fixed (1.5), or the anyres count of this image's size."""
+        if self.options.anyres is not None and image_size is not None:
+            return int(self.options.anyres.token_count(image_size))
+        return self.options.image_tokens
+
+    def _visual_tokens(self, n_tags: int, per: int) -> int:
+        """Visual tokens the model splices in for ``n_tags`` image tags of ``per`` tokens."""
         rows = 2 * self.options.eeg_context + 1
         if n_tags == 2 and self.options.eeg_fusion == "raw":
             return per + rows
@@ -251,53 +261,62 @@ class LazySupervisedDataset(Dataset):
             return 2 * per + rows - 1
         return per * n_tags
 
-    def _text_budget(self, sid: str, n_tags: int) -> int | None:
+    def _text_budget(self, sid: str, n_tags: int, per: int) -> int | None:
         """Text tokens allowed (each image tag counts once) so that the spliced length fits."""
         if self.options.model_max_length is None:
             return None
-        budget = self.options.model_max_length - (self._visual_tokens(n_tags) - n_tags if self.options.image_tokens else 0)
+        budget = self.options.model_max_length - (self._visual_tokens(n_tags, per) - n_tags if per else 0)
         if budget <= n_tags:
             raise ValueError(
                 f"sample {sid!r}: model_max_length {self.options.model_max_length} cannot hold its "
-                f"{self._visual_tokens(n_tags)} visual tokens; raise --model_max_length"
+                f"{self._visual_tokens(n_tags, per)} visual tokens; raise --model_max_length"
             )
         return budget
 
-    def _image(self, rel: str) -> torch.Tensor:
-        path = resolve_image_path(self.options.image_folder, rel)
-        cfg = SimpleNamespace(image_aspect_ratio=self.options.image_aspect_ratio)
-        return process_images([load_image(path)], self.image_processor, cfg)[0]  # (3, H, W)
+    def _processing(self) -> SimpleNamespace:
+        return SimpleNamespace(image_aspect_ratio=self.options.image_aspect_ratio,
+                               image_grid_pinpoints=self.options.image_grid_pinpoints)
 
-    def _blank_image(self) -> torch.Tensor:
+    def _image(self, rel: str) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Pixels ((3, H, W), or (tiles, 3, H, W) for anyres) and the image's (width, height)."""
+        img = load_image(resolve_image_path(self.options.image_folder, rel))
+        return process_images([img], self.image_processor, self._processing())[0], img.size
+
+    def _blank_image(self) -> tuple[torch.Tensor, tuple[int, int]]:
         if self._blank is None:
             # the processed shape of any picture: a blank one run through the same path
-            cfg = SimpleNamespace(image_aspect_ratio=self.options.image_aspect_ratio)
-            self._blank = torch.zeros_like(process_images([Image.new("RGB", (8, 8))], self.image_processor, cfg)[0])
+            blank = Image.new("RGB", (8, 8))
+            pixels = process_images([blank], self.image_processor, self._processing())[0]
+            self._blank = (torch.zeros_like(pixels), blank.size)
         return self._blank
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         sample = self.samples[i]
         sid = sample["id"]
         n_tags = self._n_tags(sample)
+        image = size = None
+        if sample["images"]:
+            image, size = self._image(sample["images"][0])
+        elif self.image_processor is not None:
+            image, size = self._blank_image()
+        per = self._per_slot(size) if n_tags else 0
         turns = normalise_image_tags(sample["conversations"], n_tags, sid, self.options.mm_use_im_start_end)
-        tokens = preprocess_conversation(turns, self.tokenizer, self.options.version, sid, self._text_budget(sid, n_tags))
+        tokens = preprocess_conversation(turns, self.tokenizer, self.options.version, sid,
+                                         self._text_budget(sid, n_tags, per))
         if not any(lab != IGNORE_INDEX for lab in tokens.labels):
             raise ValueError(
                 f"sample {sid!r}: no assistant token is left to learn after truncation to model_max_length "
-                f"{self.options.model_max_length} ({self._visual_tokens(n_tags)} of them visual tokens); raise "
+                f"{self.options.model_max_length} ({self._visual_tokens(n_tags, per)} of them visual tokens); raise "
                 "--model_max_length or shorten the conversation"
             )
         item: dict[str, Any] = {
             "input_ids": torch.tensor(tokens.input_ids, dtype=torch.long),
             "labels": torch.tensor(tokens.labels, dtype=torch.long),
-            "image": None,
+            "image": image,
+            "image_size": size,
             "eeg_features": None,
             "index": i,
         }
-        if sample["images"]:
-            item["image"] = self._image(sample["images"][0])
-        elif self.image_processor is not None:
-            item["image"] = self._blank_image()
         if n_tags == 2 and self.features is not None:
             # (2K + 1, D): row i = sample i, then its night's neighbours (zeros where missing)
             item["eeg_features"] = torch.from_numpy(self.features.context_rows(i, self.options.eeg_context))

@@ -221,6 +221,9 @@ def build_model(model_args: ModelArguments, training_args: TrainingArguments, to
             projector.requires_grad_(False)
         else:
             projector.requires_grad_(True)
+        newline = getattr(inner, "image_newline", None)  # LLaVA-NeXT spatial_unpad: trains with the projector
+        if newline is not None:
+            newline.requires_grad_(any(p.requires_grad for p in projector.parameters()))
         n_tower_lora = freeze_vision_tower(model)
         if training_args.lora_vision_tower:
             logger.info("vision tower: its weights frozen, %d LoRA tensors trainable", n_tower_lora)
@@ -235,6 +238,17 @@ def _image_tokens(model: Any) -> int:
         return 0
     extra = 1 if getattr(inner.config, "mm_vision_select_feature", "patch") == "cls_patch" else 0
     return int(tower.num_patches) + extra
+
+
+def _anyres_geometry(model: Any) -> Any:
+    """The model's :class:`llava.model.anyres.AnyresGeometry` when it uses anyres, else None."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(inner.config, "image_aspect_ratio", None) != "anyres":
+        return None
+    from llava.model.anyres import AnyresGeometry
+
+    tower = inner.get_vision_tower()
+    return AnyresGeometry.from_config(inner.config, int(tower.config.image_size), int(tower.config.patch_size))
 
 
 def _log_setup(training_args: TrainingArguments) -> None:
@@ -291,8 +305,10 @@ def train(argv: Sequence[str] | None = None, attn_implementation: str | None = N
     base_config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
     logger.info("model: %s", _trainable_summary(model))
 
-    dataset = LazySupervisedDataset(replace(options, image_tokens=_image_tokens(model)), tokenizer, image_processor,
-                                    prepared)
+    geometry = _anyres_geometry(model)
+    options = replace(options, image_tokens=_image_tokens(model), anyres=geometry,
+                      image_grid_pinpoints=base_config.image_grid_pinpoints if geometry is not None else None)
+    dataset = LazySupervisedDataset(options, tokenizer, image_processor, prepared)
     collator = DataCollatorForSupervisedDataset(tokenizer, training_args.model_max_length)
     trainer = LLaVATrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
                            processing_class=tokenizer)

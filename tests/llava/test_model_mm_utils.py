@@ -86,10 +86,68 @@ def test_pad_preprocessing_keeps_the_whole_image(tiny_base, processor):
 
 def test_process_images_rejects_unknown_aspect(processor):
     class Cfg:
-        image_aspect_ratio = "anyres"
+        image_aspect_ratio = "crop"
 
-    with pytest.raises(ValueError, match=r"'image_aspect_ratio'.*'anyres'"):
+    with pytest.raises(ValueError, match=r"invalid value for the 'image_aspect_ratio' parameter.*'anyres'.*'crop'"):
         process_images([Image.new("RGB", (10, 10))], processor, Cfg())
+
+
+PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
+
+
+class AnyresCfg:
+    image_aspect_ratio = "anyres"
+    image_grid_pinpoints = PINPOINTS
+
+
+def _pixels(processor, view: torch.Tensor) -> torch.Tensor:
+    """Undo the processor's normalisation: (3, H, W) in [0, 1]."""
+    mean = torch.tensor(processor.image_mean)[:, None, None]
+    std = torch.tensor(processor.image_std)[:, None, None]
+    return view * std + mean
+
+
+def test_anyres_views_are_the_resized_image_and_its_tiles(processor):
+    """A 336 x 672 (w x h) image fits the [336, 672] grid exactly: base + top tile + bottom tile."""
+    from llava.model.anyres import AnyresGeometry
+
+    top = np.zeros((336, 336, 3), np.uint8)
+    top[..., 0] = 255
+    bottom = np.zeros((336, 336, 3), np.uint8)
+    bottom[..., 2] = 255
+    img = Image.fromarray(np.concatenate([top, bottom]))  # red over blue
+    views = process_images([img], processor, AnyresCfg())
+    assert views.shape == (1, 3, 3, 336, 336)
+    geometry = AnyresGeometry(tuple(map(tuple, PINPOINTS)), 336, 24, "spatial_unpad")
+    assert geometry.num_tiles(img.size) == 3
+    base, tile_top, tile_bottom = (_pixels(processor, v) for v in views[0])
+    assert tile_top[0].mean() > 0.98 and tile_top[2].mean() < 0.02  # red
+    assert tile_bottom[2].mean() > 0.98 and tile_bottom[0].mean() < 0.02  # blue
+    assert base[0, :150].mean() > 0.95 and base[2, -150:].mean() > 0.95  # whole image squeezed into one view
+
+
+def test_anyres_pads_with_black_and_counts_tiles_as_the_geometry(processor):
+    from llava.model.anyres import AnyresGeometry, resized_size, select_best_resolution
+
+    geometry = AnyresGeometry(tuple(map(tuple, PINPOINTS)), 336, 24, "spatial_unpad")
+    imgs = [Image.new("RGB", size, (255, 255, 255)) for size in ((500, 300), (300, 500), (900, 200))]
+    views = process_images(imgs, processor, AnyresCfg())
+    assert isinstance(views, list)  # different tile counts: a list, as upstream
+    for img, v in zip(imgs, views):
+        assert v.shape == (geometry.num_tiles(img.size), 3, 336, 336)
+        target = select_best_resolution(img.size, PINPOINTS)
+        new_w, new_h = resized_size(img.size, target)
+        grid = torch.zeros(3, target[1], target[0])
+        cols = target[0] // 336
+        for k, tile in enumerate(v[1:]):
+            r, c = divmod(k, cols)
+            grid[:, r * 336:(r + 1) * 336, c * 336:(c + 1) * 336] = _pixels(processor, tile)
+        top, left = (target[1] - new_h) // 2, (target[0] - new_w) // 2
+        inside = grid[:, top + 2:top + new_h - 2, left + 2:left + new_w - 2]
+        assert inside.min() > 0.97  # the white image, scaled to fit
+        padding = torch.cat([grid[:, :top].flatten(), grid[:, top + new_h:].flatten(),
+                             grid[:, :, :left].flatten(), grid[:, :, left + new_w:].flatten()])
+        assert padding.numel() > 0 and padding.abs().max() < 0.02  # black canvas around it
 
 
 def test_resolve_image_path_refuses_escapes(tmp_path):

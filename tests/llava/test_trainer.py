@@ -302,3 +302,49 @@ def test_training_variants_with_text_only_samples(small, tmp_path, extra):
     assert config["eeg_fusion"] == ("raw" if "raw" in extra else "add")
     state = json.loads((Path(out) / "trainer_state.json").read_text())
     assert state["global_step"] == 2 and all(e["loss"] > 0 for e in state["log_history"] if "loss" in e)
+
+
+def test_next_anyres_items_batch_and_train_a_step(tiny_next, tmp_path):
+    """LLaVA-NeXT (tiny Mistral, anyres, spatial_unpad): dataset tiles, collator list + sizes, one step."""
+    from PIL import Image
+
+    from llava.model.anyres import AnyresGeometry
+    from llava.train.collator import DataCollatorForSupervisedDataset
+    from llava.train.dataset import DatasetOptions, LazySupervisedDataset
+    from llava.train.train import _anyres_geometry
+
+    base = tiny_next("mistral")
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    sizes = [(672, 336), (336, 500), (400, 400)]
+    samples = []
+    for i, size in enumerate(sizes):
+        Image.new("RGB", size, (40 * i, 90, 160)).save(root / "images" / f"e{i}.png")
+        samples.append({"id": f"S{i}", "image": f"e{i}.png", "conversations": [
+            {"from": "human", "value": "<image>\nWhat is the sleep stage?"}, {"from": "gpt", "value": STAGES[i]}]})
+    samples.append({"id": "T", "conversations": [{"from": "human", "value": "Which stages exist?"},
+                                                 {"from": "gpt", "value": "W N1 N2 N3 REM"}]})
+    (root / "eeg_ft.json").write_text(json.dumps(samples))
+    data = root / "eeg_ft.json"
+    (m, d, t), tok, model, processor = build(
+        base, data, tmp_path / "o", "--version", "mistral_instruct", "--image_aspect_ratio", "anyres",
+        "--mm_patch_merge_type", "spatial_unpad", "--vision_tower", str(base / "clip_vision_tower"),
+        "--lora_vision_tower", "True", "--freeze_mm_mlp_adapter", "True", "--model_max_length", "4096")
+    geometry = _anyres_geometry(model)
+    assert isinstance(geometry, AnyresGeometry) and geometry.merge_type == "spatial_unpad"
+    inner = model.get_base_model().get_model()
+    assert not inner.image_newline.requires_grad  # frozen with the projector
+    options = DatasetOptions(str(data), str(root / "images"), "anyres", "mistral_instruct", 4096, "add",
+                             image_grid_pinpoints=model.get_base_model().config.image_grid_pinpoints, anyres=geometry)
+    ds = LazySupervisedDataset(options, tok, processor)
+    items = [ds[i] for i in range(4)]
+    for it, size in zip(items, sizes):
+        assert it["image"].shape == (geometry.num_tiles(size), 3, 336, 336) and it["image_size"] == size
+    batch = DataCollatorForSupervisedDataset(tok)(items)
+    assert isinstance(batch["images"], list) and batch["image_sizes"][:3] == sizes
+    model.train()
+    loss = model(**batch).loss
+    assert torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for n, p in model.named_parameters() if "vision_tower" in n and "lora_B" in n and ".layers.0." in n]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
