@@ -38,23 +38,24 @@ def tiny_trainable_base(out: Path) -> Path:
     return build_tiny_base(out, seed=0, spec=TinySpec(image_size=56))
 
 
-def write_feature_only_data(root: Path, n_train: int, n_eval: int, seed: int = 0) -> None:
-    """eeg_ft.json / eeg_eval.jsonl + features where only the features tell the stage."""
+def write_feature_only_data(root: Path, n_train: int, n_eval: int, seed: int = 0, dim: int = 1024,
+                            image_size: tuple[int, int] = (56, 40)) -> None:
+    """eeg_ft.json / eeg_eval.jsonl + ``dim``-wide features where only the features tell the stage."""
     from PIL import Image
 
     from llava.eeg_features import write_sidecar
 
     rng = np.random.default_rng(seed)
-    prototypes = rng.normal(size=(len(STAGES), 1024)).astype(np.float32)
+    prototypes = rng.normal(size=(len(STAGES), dim)).astype(np.float32)
     (root / "images").mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (56, 40), (128, 128, 128)).save(root / "images" / "epoch.png")
+    Image.new("RGB", image_size, (128, 128, 128)).save(root / "images" / "epoch.png")
     question = "What is the sleep stage of this epoch?"
     for split, n in (("train", n_train), ("eval", n_eval)):
         rows, records = [], []
         for i in range(n):
             stage = STAGES[i % len(STAGES)]
             sid = f"{split.upper()}{i:04d}/000000"
-            rows.append(prototypes[i % len(STAGES)] + 0.3 * rng.normal(size=1024).astype(np.float32))
+            rows.append(prototypes[i % len(STAGES)] + 0.3 * rng.normal(size=dim).astype(np.float32))
             images = ["epoch.png", "epoch.png"]
             if split == "train":
                 records.append({"id": sid, "image": images, "conversations": [
@@ -78,8 +79,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(cmd: list[str], log: Path, timeout: int = 420) -> None:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", WANDB_MODE="disabled")
+def run(cmd: list[str], log: Path, timeout: int = 420, env: dict[str, str] | None = None) -> None:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", WANDB_MODE="disabled",
+               DS_ACCELERATOR="cpu", **(env or {}))
     with open(log, "w") as fh:
         proc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=timeout)
     if proc.returncode != 0:
@@ -130,11 +132,14 @@ def seed_command(data: Path, base: Path, out: Path, zero: str, fusion: str) -> l
     ]
 
 
-def evaluate(ckpt: Path, base: Path, data: Path, answers: Path) -> float:
-    run([sys.executable, "llava/eval/model_vqa.py", "--model-path", str(ckpt), "--model-base", str(base),
+def evaluate(ckpt: Path, base: Path | None, data: Path, answers: Path, conv_mode: str = "v1",
+             extra: tuple[str, ...] = ()) -> float:
+    """``model_vqa.py --score-labels`` on ``data/eeg_eval.jsonl`` (plus ``extra`` flags); returns the accuracy."""
+    with_base = ["--model-base", str(base)] if base is not None else []
+    run([sys.executable, "llava/eval/model_vqa.py", "--model-path", str(ckpt), *with_base,
          "--question-file", str(data / "eeg_eval.jsonl"), "--image-folder", str(data / "images"),
-         "--answers-file", str(answers), "--conv-mode", "v1", "--score-labels", ",".join(STAGES),
-         "--device", "cpu"], answers.with_suffix(".log"))
+         "--answers-file", str(answers), "--conv-mode", conv_mode, "--score-labels", ",".join(STAGES),
+         "--device", "cpu", *extra], answers.with_suffix(".log"))
     rows = [json.loads(line) for line in answers.read_text().splitlines()]
     questions = [json.loads(line) for line in (data / "eeg_eval.jsonl").read_text().splitlines()]
     assert sorted(r["question_id"] for r in rows) == sorted(q["question_id"] for q in questions)
