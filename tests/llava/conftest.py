@@ -29,16 +29,21 @@ def tiny_next(tmp_path_factory: pytest.TempPathFactory):
     """``tiny_next(lm)``: path of a tiny LLaVA-NeXT base (read-only), built once per session.
 
     ``lm`` is ``'mistral'`` (model type ``llava_mistral``) or ``'llama3'``; anyres with the
-    llava-v1.6 grid, ``spatial_unpad``, CLIP 64 wide (so EEG features are (B, 1, 64)).
+    llava-v1.6 grid in tiles, ``spatial_unpad``; CLIP 64 wide (EEG features are (B, 1, 64))
+    with 112 px tiles (8 x 8 = 64 patches per tile, to keep sequences short).
+    ``tiny_next.spec(lm)`` is the :class:`~llava.model.tiny.TinySpec` it was built from.
     """
     from llava.model.tiny import TinySpec, build_tiny_base
 
     built: dict[str, Path] = {}
 
+    def spec(lm: str = "mistral") -> TinySpec:
+        return TinySpec.next(lm, clip_hidden_size=64, clip_intermediate_size=128, image_size=112)
+
     def make(lm: str = "mistral") -> Path:
         if lm not in built:
-            spec = TinySpec.next(lm, clip_hidden_size=64, clip_intermediate_size=128)
-            built[lm] = build_tiny_base(tmp_path_factory.mktemp(f"tiny_next_{lm}") / "base", seed=0, spec=spec)
+            built[lm] = build_tiny_base(tmp_path_factory.mktemp(f"tiny_next_{lm}") / "base", seed=0, spec=spec(lm))
         return built[lm]
 
+    make.spec = spec
     return make

@@ -11,7 +11,7 @@ from transformers import LlavaNextForConditionalGeneration
 
 from llava.constants import IMAGE_TOKEN_INDEX
 from llava.mm_utils import tokenizer_image_token
-from llava.model.anyres import AnyresGeometry
+from llava.model.anyres import AnyresGeometry, grid_shape, unpadded_shape
 from llava.model.builder import load_pretrained_model
 from llava.model.convert_hf import from_llava_hf, to_llava_hf
 
@@ -34,8 +34,8 @@ def _geometry(model):
 
 
 def _tiles(model, size, seed=0):
-    n = _geometry(model).num_tiles(size)
-    return torch.randn(n, 3, 336, 336, generator=torch.Generator().manual_seed(seed))
+    n, px = _geometry(model).num_tiles(size), _geometry(model).tile
+    return torch.randn(n, 3, px, px, generator=torch.Generator().manual_seed(seed))
 
 
 def _ids(tok, prompt):
@@ -116,24 +116,29 @@ def test_add_fusion_skips_the_newline_rows(next_model):
     ids = _ids(tok, TWO_TAGS)
     embeds = model.prepare_inputs_labels_for_multimodal(ids, None, None, None, None, [_tiles(model, size)], [size],
                                                         eeg_features=feats)[4][0].detach()
-    n = _geometry(model).token_count(size)  # 576 + 24 * 41
+    geometry = _geometry(model)
+    n = geometry.token_count(size)  # base side^2, then h' rows of w' patches + 1 newline
+    cols, rows = grid_shape(size, geometry.pinpoints, geometry.tile)
+    h, w = unpadded_shape(rows * geometry.side, cols * geometry.side, size)
     where = (ids[0] == IMAGE_TOKEN_INDEX).nonzero()[:, 0].tolist()
     slot1 = embeds[where[0]:where[0] + n]
     slot2 = embeds[where[1] - 1 + n:where[1] - 1 + 2 * n]
     with torch.no_grad():
         hf = model.get_model().mm_projector(feats)[0, 0]
     diff = slot2 - slot1
-    newline_rows = [576 + r * 41 + 40 for r in range(24)]
+    newline_rows = [geometry.side ** 2 + r * (w + 1) + w for r in range(h)]
     patch_rows = [i for i in range(n) if i not in set(newline_rows)]
-    torch.testing.assert_close(diff[newline_rows], torch.zeros(24, diff.shape[1]))
+    assert len(patch_rows) == geometry.side ** 2 + h * w
+    torch.testing.assert_close(diff[newline_rows], torch.zeros(h, diff.shape[1]))
     torch.testing.assert_close(diff[patch_rows], hf.expand(len(patch_rows), -1), rtol=1e-5, atol=1e-5)
     newline = model.get_model().image_newline.detach()
-    torch.testing.assert_close(slot1[newline_rows], newline.expand(24, -1))
+    torch.testing.assert_close(slot1[newline_rows], newline.expand(h, -1))
 
 
-@pytest.mark.parametrize("merge,tokens", [("flat", 3 * 576), ("spatial", 3 * 576)])
-def test_other_merge_types_token_counts(next_model, merge, tokens):
+@pytest.mark.parametrize("merge", ["flat", "spatial"])
+def test_other_merge_types_token_counts(next_model, merge):
     _, _, tok, model = next_model
+    tokens = _geometry(model).num_tiles((500, 300)) * _geometry(model).side ** 2  # every tile, no newline
     model.config.mm_patch_merge_type = merge
     try:
         ids = _ids(tok, PROMPT)
@@ -147,9 +152,10 @@ def test_other_merge_types_token_counts(next_model, merge, tokens):
 def test_padded_5d_batch_equals_single_samples(next_model):
     _, _, tok, model = next_model
     model.config.eeg_fusion = "add"
-    sizes = [(500, 300), (1000, 200)]  # 3 and 4 tiles; 2 slots of a square image exceed 4096 tokens
+    sizes = [(500, 300), (1000, 200)]
     tiles = [_tiles(model, s, seed=i) for i, s in enumerate(sizes)]
-    pixel = torch.zeros(2, max(t.shape[0] for t in tiles), 3, 336, 336)
+    assert tiles[0].shape[0] != tiles[1].shape[0]  # a padded batch
+    pixel = torch.zeros(2, max(t.shape[0] for t in tiles), *tiles[0].shape[1:])
     for i, t in enumerate(tiles):
         pixel[i, :t.shape[0]] = t
     ids = _ids(tok, TWO_TAGS).repeat(2, 1)
@@ -173,16 +179,15 @@ def test_missing_image_sizes_raise(next_model):
     _, _, tok, model = next_model
     with pytest.raises(ValueError, match=r"image_sizes: anyres images need one \(width, height\) per image; got none"):
         model(input_ids=_ids(tok, PROMPT), images=[_tiles(model, (500, 300))])
-    with pytest.raises(ValueError, match=r"needs 1 \+ 2x1 tiles.*got 2 tile"):
-        model(input_ids=_ids(tok, PROMPT), images=[torch.randn(2, 3, 336, 336)], image_sizes=[(500, 300)])
+    with pytest.raises(ValueError, match=r"needs 1 \+ 2x2 tiles.*got 2 tile"):
+        model(input_ids=_ids(tok, PROMPT), images=[torch.randn(2, 3, 112, 112)], image_sizes=[(500, 300)])
 
 
 def test_upstream_v16_folder_with_bin_shards_and_extra_keys_loads(tmp_path, tiny_next):
     """An upstream llava-v1.6 folder: llava_mistral, pickled .bin shards, upstream's extra config keys."""
-    from llava.model.tiny import TinySpec, build_tiny_base
+    from llava.model.tiny import build_tiny_base
 
-    spec = TinySpec.next("mistral", clip_hidden_size=64, clip_intermediate_size=128)
-    folder = build_tiny_base(tmp_path / "v16", seed=0, spec=spec, shard_bin=True)
+    folder = build_tiny_base(tmp_path / "v16", seed=0, spec=tiny_next.spec("mistral"), shard_bin=True)
     cfg = json.loads((folder / "config.json").read_text())
     cfg.update(unfreeze_mm_vision_tower=True, mm_vision_tower_lr=2e-6, mm_projector_lr=None, image_crop_resolution=None,
                image_split_resolution=None, mm_resampler_type=None, tokenizer_model_max_length=4096)
