@@ -7,11 +7,13 @@ are imported only when their subcommand runs, keeping start-up fast.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import logging
+import os
 import sys
 
-__all__ = ["COMMANDS", "main", "configure_logging"]
+__all__ = ["COMMANDS", "main", "add_verbosity", "configure_logging", "log_level"]
 
 #: name -> (module with ``main(argv: list[str]) -> int``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,10 +34,36 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def configure_logging(verbose: bool) -> None:
-    """The subcommands' one logging set-up: warnings only, or every step with ``-v``."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+def add_verbosity(parser: argparse.ArgumentParser, what: str = "each step") -> None:
+    """The ``-v`` / ``-q`` pair every subcommand takes (read by :func:`configure_logging`)."""
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help=f"log {what} (-vv: also debug messages)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+
+
+def log_level(verbose: int | bool = 0, quiet: bool = False) -> int:
+    """Warnings by default, ``-v`` info, ``-vv`` debug, ``-q`` errors only; errors only off rank 0."""
+    if quiet or os.environ.get("RANK", "0") != "0" or os.environ.get("LOCAL_RANK", "0") != "0":
+        return logging.ERROR
+    return {0: logging.WARNING, 1: logging.INFO}.get(int(verbose), logging.DEBUG)
+
+
+def configure_logging(args: argparse.Namespace | int | bool = 0, quiet: bool = False) -> None:
+    """The subcommands' one logging set-up, from parsed ``-v`` / ``-q`` (or a verbose level).
+
+    Only rank 0 of a distributed run logs below errors (``RANK`` / ``LOCAL_RANK``).
+    """
+    if isinstance(args, argparse.Namespace):
+        verbose, quiet = getattr(args, "verbose", 0), getattr(args, "quiet", False)
+    else:
+        verbose = args
+    level = log_level(verbose, quiet)
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level)
 
 
 def _usage() -> str:

@@ -54,7 +54,7 @@ def child_convert(inp: str, out: str, channels: list[str], style: str) -> dict:
     from eeg_vlm.imaging.convert import convert
 
     t, c = time.perf_counter(), time.process_time()
-    res = convert(inp, out, channels=channels, style=style, workers=1, trim_wake=None)
+    res = convert(inp, out, channels=channels, style=style, workers=1, trim_wake_min=None)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     return {"epochs": res.n_epochs, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": _peak_rss_mb()}
 

@@ -190,7 +190,7 @@ def test_missing_channel_and_skip_bad(psg, tmp_path):
 
 def test_psg_llava_style_and_channel_failure(psg, tmp_path):
     chans = ["Fpz-Cz", "Pz-Oz", "EOG"]
-    kw = dict(channels=chans, style="psg-llava", trim_wake=None, fail_channel="Pz-Oz", fail_fraction=1.0, fail_seed=3)
+    kw = dict(channels=chans, style="psg-llava", trim_wake_min=None, fail_channel="Pz-Oz", fail_fraction=1.0, fail_seed=3)
     res = convert(psg, tmp_path / "a", **kw)
     meta = json.loads((tmp_path / "a" / "convert.json").read_text())
     assert meta["channels"] == chans and len(meta["band_rows"]) == 3
@@ -226,12 +226,12 @@ def test_config_errors():
 
 
 def test_cli(psg, tmp_path, capsys):
-    assert main([str(psg), str(tmp_path / "o"), "--workers", "1", "--no-signals", "--trim-wake", "none"]) == 0
+    assert main([str(psg), str(tmp_path / "o"), "--workers", "1", "--no-signals", "--trim-wake-min", "none"]) == 0
     out = capsys.readouterr().out
     assert "from 2 recordings (2 converted now)" in out and "W " in out
     assert not (tmp_path / "o" / "signals").exists()
     meta = json.loads((tmp_path / "o" / "convert.json").read_text())
-    assert meta["trim_wake"] is None and meta["signals"] is False
+    assert meta["trim_wake_min"] is None and meta["signals"] is False
     assert main([str(tmp_path / "missing"), str(tmp_path / "p")]) == 1
     assert "not found" in capsys.readouterr().err
 
@@ -295,7 +295,7 @@ def test_real_sleep_edf_excerpt(shared_data, tmp_path):
     inp.mkdir()
     (inp / "SC4001E0-PSG.edf").symlink_to(shared_data / "sleep-edf" / "short_psg.edf")
     (inp / "SC4001EC-Hypnogram.edf").symlink_to(shared_data / "sleep-edf" / "SC4001EC-Hypnogram.edf")
-    res = convert(inp, tmp_path / "out", channels=["Fpz-Cz", "Pz-Oz"], style="psg-llava", trim_wake=None)
+    res = convert(inp, tmp_path / "out", channels=["Fpz-Cz", "Pz-Oz"], style="psg-llava", trim_wake_min=None)
     rows = read_manifest(res.manifest)
     assert [r.epoch for r in rows] == list(range(10)) and {r.stage for r in rows} == {"W"}
     sig = np.load(tmp_path / "out" / "signals" / "SC4001E0.npy")
@@ -315,6 +315,6 @@ def test_unscored_recording_gets_empty_stages(tmp_path):
                              physical_min=-500.0, digital_max=32767, digital_min=-32768, prefilter="", transducer="")])
     w.writeSamples([x])
     w.close()
-    res = convert(inp, tmp_path / "out", trim_wake=None)
+    res = convert(inp, tmp_path / "out", trim_wake_min=None)
     rows = read_manifest(res.manifest)
     assert len(rows) == 4 and {r.stage for r in rows} == {""}

@@ -51,7 +51,7 @@ def _expected(shared_data: Path, numbers, rule: str) -> Counter:
 
 
 def _convert(folder: Path, out: Path, channel: str, rule: str, *rate: str) -> dict:
-    assert main([str(folder), str(out), "--channels", channel, "--size", "64", "--no-signals", "--trim-wake",
+    assert main([str(folder), str(out), "--channels", channel, "--size", "64", "--no-signals", "--trim-wake-min",
                  "none", "--workers", "1", "--no-progress", "--epoch-rule", rule, *rate]) == 0
     return json.loads((out / "convert.json").read_text())
 
@@ -144,7 +144,7 @@ def test_pool_workers_exit_when_the_parent_is_killed(tmp_path):
         _edf(inp / f"n{i}.edf", 600, ["W"] * 20)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "eeg_vlm", "convert", str(inp), str(tmp_path / "out"),
-                             "--workers", "2", "--no-progress", "--trim-wake", "none"], env=env,
+                             "--workers", "2", "--no-progress", "--trim-wake-min", "none"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -187,7 +187,7 @@ def test_flat_and_clipped_epochs_dropped_counted_or_kept_flagged(tmp_path, capsy
     inp = tmp_path / "in"
     inp.mkdir()
     _bad_night(inp)
-    args = ["--workers", "1", "--no-progress", "--trim-wake", "none", "--size", "64"]
+    args = ["--workers", "1", "--no-progress", "--trim-wake-min", "none", "--size", "64"]
     assert main([str(inp), str(tmp_path / "drop"), *args]) == 0
     meta = json.loads((tmp_path / "drop" / "convert.json").read_text())
     assert [r.epoch for r in read_manifest(tmp_path / "drop" / "manifest.csv")] == [0, 1, 3, 4, 6, 7]

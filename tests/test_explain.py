@@ -147,7 +147,7 @@ def test_stage_explain_writes_a_heatmap_per_epoch(tmp_path, capsys):
     from feature_extractor.config import ModelConfig
 
     psg, _ = write_synthetic_dataset(tmp_path / "raw", n_subjects=1, hours=0.5, seed=3)
-    res = convert(tmp_path / "raw", tmp_path / "conv", trim_wake=None)  # 336 x 336
+    res = convert(tmp_path / "raw", tmp_path / "conv", trim_wake_min=None)  # 336 x 336
     torch.manual_seed(0)
     mconf = ModelConfig(model="resnet18", model_kwargs={"widths": [8, 16, 32, 64], "layers": [1, 1, 1, 1]},
                         image_size=32)

@@ -47,18 +47,18 @@ def test_convert_records_scaling_and_clip_share(tmp_path):
     from eeg_vlm.imaging.convert import convert
 
     write_synthetic_dataset(tmp_path / "raw", n_subjects=1, hours=0.25, seed=1)
-    res = convert(tmp_path / "raw", tmp_path / "fixed", size=32, trim_wake=None, scaling="fixed", uv_range=20.0)
+    res = convert(tmp_path / "raw", tmp_path / "fixed", size=32, trim_wake_min=None, scaling="fixed", uv_range=20.0)
     meta = json.loads((tmp_path / "fixed" / "convert.json").read_text())
     assert (meta["scaling"], meta["uv_range"]) == ("fixed", 20.0)
     assert 0 < meta["clipped_share"] < 1  # 20 µV is too small a range for this EEG
     (rec,) = meta["records"].values()
     assert rec["clipped_share"] == meta["clipped_share"]
-    plain = convert(tmp_path / "raw", tmp_path / "minmax", size=32, trim_wake=None)
+    plain = convert(tmp_path / "raw", tmp_path / "minmax", size=32, trim_wake_min=None)
     meta = json.loads((tmp_path / "minmax" / "convert.json").read_text())
     assert (meta["scaling"], meta["uv_range"]) == ("minmax", None) and "clipped_share" not in meta
     assert res.n_epochs == plain.n_epochs
     with pytest.raises(ValueError, match=r"scaling: 'fixed' -> 'minmax'"):
-        convert(tmp_path / "raw", tmp_path / "fixed", size=32, trim_wake=None)
+        convert(tmp_path / "raw", tmp_path / "fixed", size=32, trim_wake_min=None)
 
 
 def _recorded(tmp_path, **extra):

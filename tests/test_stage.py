@@ -95,7 +95,7 @@ def night(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("stage")
     psg, hyp = write_synthetic_dataset(root / "raw", n_subjects=1, hours=1.0, seed=3)
-    res = convert(root / "raw", root / "conv", size=32, trim_wake=None)
+    res = convert(root / "raw", root / "conv", size=32, trim_wake_min=None)
     torch.manual_seed(0)
     mconf = ModelConfig(model="resnet18", model_kwargs=TINY_RESNET, image_size=32)
     model = mconf.build()

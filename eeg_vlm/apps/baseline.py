@@ -183,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, help="override Table 3")
     p.add_argument("--workers", type=int, default=0, help="image rows: DataLoader workers (default 0)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    from eeg_vlm.cli import add_verbosity
+
+    add_verbosity(p, "progress")
     return p
 
 
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     from eeg_vlm.cli import configure_logging
 
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args)
     if args.list:
         print(list_baselines())
         return 0

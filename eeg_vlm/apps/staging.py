@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eeg_vlm.cli import configure_logging
+from eeg_vlm.cli import add_verbosity, configure_logging
 from eeg_vlm.checks import check_file, check_option
 from eeg_vlm.apps.staging_inputs import RenderSettings, read_night, render_settings, truth_for_epochs
 from eeg_vlm.apps.staging_models import llava_probs, vision_probs
@@ -200,7 +200,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     if len(ep) == 0:
         raise ValueError(f"file {str(edf)!r}: shorter than one 30-s epoch after --start {start:g} s")
     onsets = ep.onset_s + float(start)
-    cfg = ConvertConfig(channels=settings.channels, style=settings.style, sfreq=settings.sfreq, trim_wake=None,
+    cfg = ConvertConfig(channels=settings.channels, style=settings.style, sfreq=settings.sfreq, trim_wake_min=None,
                         size=settings.size, line_width=settings.line_width, signals=False,
                         scaling=settings.scaling, uv_range=settings.uv_range or DEFAULT_UV_RANGE)
     rows = write_record(ep, out, cfg)
@@ -339,14 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--explain", action="store_true",
                     help="also write feature-ablation heatmaps of every epoch into OUT/explain (eeg-vlm explain)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
-    ap.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    add_verbosity(ap, "each step")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     """``eeg-vlm stage``."""
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args)
     if args.llava_base and not args.llava:
         print("eeg-vlm stage: error: --llava-base needs --llava", file=sys.stderr)
         return 2

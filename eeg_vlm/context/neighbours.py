@@ -152,7 +152,7 @@ def load_neighbour_head(path: str | Path) -> NeighbourHead:
 
 def main(argv: list[str] | None = None) -> int:
     """``eeg-vlm neighbour-head``: fit the head on a predictions CSV of held-out nights."""
-    from eeg_vlm.cli import configure_logging
+    from eeg_vlm.cli import add_verbosity, configure_logging
     from eeg_vlm.evaluation.predictions import read_predictions_csv
     from ondisk.atomic import write_text_atomic
 
@@ -163,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=2, help="epochs on each side (2)")
     ap.add_argument("--l2", type=float, default=1e-2, help="ridge penalty on the weights (0.01)")
     ap.add_argument("--out", required=True, help="output JSON file")
-    ap.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    add_verbosity(ap, "each step")
     args = ap.parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args)
     try:
         rows = [r for r in read_predictions_csv(args.predictions) if r.stage]
         if not rows or not all(r.probs for r in rows):

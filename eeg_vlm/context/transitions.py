@@ -204,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", required=True, help="output JSON file")
     ap.add_argument("--pseudo-count", type=float, default=1.0,
                     help="additive smoothing added to every transition count (1)")
-    ap.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    from eeg_vlm.cli import add_verbosity
+
+    add_verbosity(ap, "each step")
     return ap
 
 
@@ -213,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     from eeg_vlm.cli import configure_logging
 
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args)
     try:
         data = build_transitions(args.folder, args.pseudo_count)
     except (ValueError, FileNotFoundError) as exc:

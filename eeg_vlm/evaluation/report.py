@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eeg_vlm.cli import configure_logging
+from eeg_vlm.cli import add_verbosity, configure_logging
 from eeg_vlm.dataset.manifest import Row as ManifestRow
 from eeg_vlm.evaluation import published as pub
 from eeg_vlm.evaluation.baselines import read_baseline
@@ -256,7 +256,7 @@ def _parser() -> argparse.ArgumentParser:
                         "(needs per-epoch probabilities: label scoring answers or prob_* columns) (none)")
     p.add_argument("--transitions", default=None,
                    help="transitions file for --context hmm (default: the shipped Sleep-EDF-197 matrix)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    add_verbosity(p, "progress")
     return p
 
 
@@ -304,7 +304,7 @@ def _load_runs(args: argparse.Namespace, questions: dict[str, dict] | None,
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args)
     logger.info("report settings: %s", vars(args))
     if not args.answers and not args.predictions and not args.baseline and not args.yasa:
         print("eeg-vlm report: give at least one --answers or --predictions file, --baseline folder or --yasa",

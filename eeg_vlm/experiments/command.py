@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--hours", type=float, default=0.5, help="hours per synthetic night (default: 0.5)")
         p.add_argument("--dry-run", action="store_true", help="print every command, run nothing")
         p.add_argument("--subprocess", action="store_true", help="run every step as its own process")
-        p.add_argument("-v", "--verbose", action="store_true", help="log every step")
+        from eeg_vlm.cli import add_verbosity
+
+        add_verbosity(p, "every step")
     return ap
 
 
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.experiment == "predict":
         return _predict(args)
-    configure_logging(args.verbose)
+    configure_logging(args)
     if args.experiment == "reproduce":
         return _reproduce(args)
     out = args.out.resolve()

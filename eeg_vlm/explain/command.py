@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--smooth", type=float, default=0.0, help="Gaussian smoothing of the shown maps, pixels")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     ap.add_argument("--progress", action="store_true", help="progress bar")
-    ap.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    from eeg_vlm.cli import add_verbosity
+
+    add_verbosity(ap, "every step")
     return ap
 
 
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from eeg_vlm.explain.models import load_vision, vision_probs_fn, vlm_probs_fn
 
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args)
     try:
         cfg = ExplainConfig(top=None if args.top == 1 else args.top, patch=args.patch, baseline=args.baseline,
                             batch_size=args.batch_size, heatmaps=args.heatmaps, smooth=args.smooth)

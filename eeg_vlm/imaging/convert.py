@@ -27,25 +27,22 @@ import os
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import fields
 from pathlib import Path
 
 from eeg_vlm import __version__
-from eeg_vlm.cli import configure_logging
+from eeg_vlm.cli import add_verbosity, configure_logging
+from eeg_vlm.config import minutes_or_none
 from eeg_vlm.dataset.manifest import Row, read_manifest, write_manifest
 from ondisk import write_text_atomic
-from eeg_vlm.imaging.convert_config import (_ABSENT_KEYS, CONFIG_KEYS, CONVERT_JSON, MANIFEST, PARTS, ConvertConfig,
-                                            ConvertResult)
+from eeg_vlm.imaging.convert_config import (CONFIG_KEYS, CONVERT_JSON, MANIFEST, PARTS, ConvertConfig,
+                                            ConvertResult, previous_value)
 from eeg_vlm.imaging.records import RecordTask, convert_record, write_record
-from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES, band_rows
-from eeg_vlm.imaging.scaling import DEFAULT_UV_RANGE, SCALINGS
+from eeg_vlm.imaging.render import band_rows
 from eeg_vlm.imaging.robustness import ChannelFailure, plan_channel_failure
 from eeg_vlm.pool import process_pool
-from eeg_vlm.signals.quality import NONFINITE
 from eeg_vlm.io.dreams import read_rate_table
-from eeg_vlm.signals.labels import EPOCH_RULES
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +69,8 @@ def _check_previous(out_dir: Path, settings: dict, overwrite: bool) -> None:
             old = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ValueError(f"file {str(p)!r}: unreadable ({exc}); use --overwrite to convert afresh") from exc
-        diff = [f"{k}: {old.get(k, _ABSENT_KEYS.get(k))!r} -> {settings[k]!r}" for k in CONFIG_KEYS
-                if old.get(k, _ABSENT_KEYS.get(k)) != settings[k]]
+        diff = [f"{k}: {previous_value(old, k)!r} -> {settings[k]!r}" for k in CONFIG_KEYS
+                if previous_value(old, k) != settings[k]]
         if diff:
             raise ValueError(
                 f"folder {str(out_dir)!r}: was converted with other settings ({'; '.join(diff)}); "
@@ -91,24 +88,32 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="rec", desc="convert", disable=not sys.stderr.isatty())
 
 
-def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] | str = ("Fpz-Cz",),
-            style: str = "eeg-vlm", sfreq: float = 100.0, fmt: str = "auto", trim_wake: float | None = 30.0,
-            workers: int = 1, size: int = DEFAULT_SIZE, line_width: int = 1, signals: bool = True,
-            skip_bad: bool = False, overwrite: bool = False, fail_channel: str | None = None,
-            fail_fraction: float = 0.7, fail_seed: int = 0, progress: bool = False, epoch_rule: str = "unanimous",
-            source_sfreq: float | None = None, source_rates: dict[str, float] | None = None,
-            strict: bool = False, scaling: str = "minmax", uv_range: float = DEFAULT_UV_RANGE,
-            **options) -> ConvertResult:
+def _config(config: ConvertConfig | None, settings: dict) -> ConvertConfig:
+    """``config``, or one built from keyword settings; a renamed setting is named."""
+    if "trim_wake" in settings:
+        raise TypeError("convert: 'trim_wake' is now 'trim_wake_min' (minutes of wake kept around the sleep "
+                        "period; 0 keeps none, None keeps every epoch)")
+    if config is not None:
+        if settings:
+            raise TypeError(f"convert: give a ConvertConfig or settings, not both ({', '.join(sorted(settings))})")
+        return config
+    if isinstance(settings.get("source_rates"), dict):
+        settings["source_rates"] = tuple(settings["source_rates"].items())
+    return ConvertConfig(**settings)
+
+
+def convert(input_dir: str | Path, out_dir: str | Path, config: ConvertConfig | None = None, *, workers: int = 1,
+            skip_bad: bool = False, overwrite: bool = False, progress: bool = False,
+            **settings) -> ConvertResult:
     """Convert every recording in ``input_dir`` into ``out_dir`` (see the module docstring).
 
     Parameters
     ----------
     input_dir, out_dir : path
-        Recordings (found by :func:`eeg_vlm.io.find_recordings` with ``fmt``) and output.
-    channels, style, sfreq, trim_wake, size, line_width, signals :
-        As :class:`ConvertConfig`.
-    fmt : str
-        Dataset format or ``'auto'``.
+        Recordings (found by :func:`eeg_vlm.io.find_recordings` with ``config.fmt``) and output.
+    config : ConvertConfig, optional
+        The conversion settings (default: ``ConvertConfig(**settings)``); they are
+        recorded in ``convert.json``.
     workers : int
         Processes (1 converts in this process).
     skip_bad : bool
@@ -116,18 +121,11 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
         otherwise the first such recording raises once the running ones finished.
     overwrite : bool
         Delete earlier output of this folder first (instead of resuming).
-    fail_channel, fail_fraction, fail_seed :
-        Channel failure (PSG-LLaVA 2.3.1): for ``round(fail_fraction * n_subjects)``
-        seeded subjects the channel becomes white noise or zeros from a random time on.
     progress : bool
         Show a progress bar (only on a terminal).
-    epoch_rule, source_sfreq, source_rates, strict :
-        As :class:`ConvertConfig` (``source_rates``: file name or stem -> Hz).
-    scaling, uv_range :
-        As :class:`ConvertConfig`: min-max per epoch, or a fixed gain of ``±uv_range`` µV.
-    **options :
-        Other :class:`ConvertConfig` fields (``nonfinite``, ``flat_uv``, ``clip_share``,
-        ``bad_epochs``).
+    **settings :
+        :class:`ConvertConfig` fields, when ``config`` is not given
+        (``convert(a, b, channels=["Fpz-Cz"], trim_wake_min=None)``).
 
     Returns
     -------
@@ -141,12 +139,8 @@ def convert(input_dir: str | Path, out_dir: str | Path, channels: Sequence[str] 
     """
     from eeg_vlm.io import find_recordings
 
-    cfg = ConvertConfig(channels=channels, style=style, sfreq=float(sfreq), trim_wake=trim_wake, fmt=fmt,
-                        size=int(size), line_width=int(line_width), signals=bool(signals),
-                        fail_channel=fail_channel, fail_fraction=float(fail_fraction), fail_seed=int(fail_seed),
-                        epoch_rule=epoch_rule, source_sfreq=source_sfreq,
-                        source_rates=tuple((source_rates or {}).items()), strict=bool(strict), scaling=scaling,
-                        uv_range=float(uv_range), **options)
+    cfg = _config(config, settings)
+    fmt = cfg.fmt
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     if input_dir.exists() and not input_dir.is_dir():
         raise ValueError(f"folder {str(input_dir)!r}: is a file; give the folder that holds the recordings")
@@ -296,16 +290,36 @@ def _assemble(out_dir: Path, input_dir: Path, sources, cfg: ConvertConfig, plan:
 
 
 # ----------------------------------------------------------------------------- CLI
-def _trim(value: str) -> float | None:
-    if value.strip().lower() in ("none", "0", "0.0", "off"):
-        return None
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected minutes or 'none', got {value!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected minutes >= 0 or 'none', got {value!r}")
-    return v
+def _old_trim_wake(value: str) -> float | None:
+    """``--trim-wake`` of earlier versions, where 0 meant "keep every epoch"."""
+    minutes = minutes_or_none(value)
+    if minutes == 0:
+        raise argparse.ArgumentTypeError("'--trim-wake 0' used to keep every epoch; say --trim-wake-min none "
+                                         "(every epoch) or --trim-wake-min 0 (no wake outside the sleep period)")
+    return minutes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``eeg-vlm convert`` argument parser: :class:`ConvertConfig`'s fields, then the run options."""
+    ap = argparse.ArgumentParser(
+        prog="eeg-vlm convert",
+        description="Turn a folder of PSG recordings into 30-s epoch images, signals and manifest.csv.")
+    ap.add_argument("input_dir", help="folder of recordings (Sleep-EDF, SHHS, ISRUC, MASS, DREAMS, EDF)")
+    ap.add_argument("out_dir", help="output folder (manifest.csv, convert.json, images/, signals/)")
+    ConvertConfig.add_arguments(ap)
+    ap.add_argument("--trim-wake", dest="trim_wake_min", type=_old_trim_wake, help=argparse.SUPPRESS)
+    ap.add_argument("--keep-bad-epochs", dest="bad_epochs", action="store_const", const="keep",
+                    help="the same as --bad-epochs keep")
+    ap.add_argument("--source-sfreq-table", default=None, metavar="FILE",
+                    help="CSV 'file,sfreq' or JSON {file: Hz}: " + _help("source_rates"))
+    run = ap.add_argument_group("run")
+    run.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                     help="processes, one recording each (default: %(default)s)")
+    run.add_argument("--skip-bad", action="store_true", help="skip unreadable recordings and report them")
+    run.add_argument("--overwrite", action="store_true", help="delete earlier output in OUT_DIR and start afresh")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_verbosity(ap, "each recording")
+    return ap
 
 
 def _help(name: str) -> str:
@@ -313,67 +327,16 @@ def _help(name: str) -> str:
     return next(f.metadata["help"] for f in fields(ConvertConfig) if f.name == name)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``eeg-vlm convert`` argument parser."""
-    ap = argparse.ArgumentParser(
-        prog="eeg-vlm convert",
-        description="Turn a folder of PSG recordings into 30-s epoch images, signals and manifest.csv.")
-    ap.add_argument("input_dir", help="folder of recordings (Sleep-EDF, SHHS, ISRUC, MASS, DREAMS, EDF)")
-    ap.add_argument("out_dir", help="output folder (manifest.csv, convert.json, images/, signals/)")
-    ap.add_argument("--channels", nargs="+", default=["Fpz-Cz"],
-                    help="channel names or aliases, in band order (default: Fpz-Cz)")
-    ap.add_argument("--style", choices=STYLES, default="eeg-vlm",
-                    help="eeg-vlm: one channel, full height; psg-llava: channels stacked in bands (default: %(default)s)")
-    ap.add_argument("--sfreq", type=float, default=100.0, help="target sampling rate in Hz (default: %(default)s)")
-    from eeg_vlm.io import FORMATS
-
-    ap.add_argument("--fmt", choices=FORMATS, default="auto", help="dataset format (default: %(default)s)")
-    ap.add_argument("--trim-wake", type=_trim, default=30.0,
-                    help="minutes of wake kept around the sleep period; 0/none keeps all (default: 30)")
-    ap.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                    help="processes, one recording each (default: %(default)s)")
-    ap.add_argument("--size", type=int, default=DEFAULT_SIZE, help="image side in pixels (default: %(default)s)")
-    ap.add_argument("--line-width", type=int, default=1, help="stroke width in pixels (default: %(default)s)")
-    ap.add_argument("--scaling", choices=SCALINGS, default="minmax", help=_help("scaling") + " (default: %(default)s)")
-    ap.add_argument("--uv-range", type=float, default=DEFAULT_UV_RANGE,
-                    help=_help("uv_range") + " (default: %(default)s)")
-    ap.add_argument("--no-signals", action="store_true", help="do not write signals/<record_id>.npy")
-    ap.add_argument("--skip-bad", action="store_true", help="skip unreadable recordings and report them")
-    ap.add_argument("--overwrite", action="store_true", help="delete earlier output in OUT_DIR and start afresh")
-    ap.add_argument("--fail-channel", default=None,
-                    help="robustness test: this channel fails for a share of subjects (white noise or zeros)")
-    ap.add_argument("--fail-fraction", type=float, default=0.7, help="share of subjects that fail (default: %(default)s)")
-    ap.add_argument("--fail-seed", type=int, default=0, help="seed of the failure plan (default: %(default)s)")
-    ap.add_argument("--epoch-rule", choices=EPOCH_RULES, default="unanimous",
-                    help=_help("epoch_rule") + " (default: %(default)s)")
-    ap.add_argument("--source-sfreq", type=float, default=None, help=_help("source_sfreq"))
-    ap.add_argument("--source-sfreq-table", default=None, metavar="FILE",
-                    help="CSV 'file,sfreq' or JSON {file: Hz}: " + _help("source_rates"))
-    ap.add_argument("--strict", action="store_true", help=_help("strict"))
-    ap.add_argument("--nonfinite", choices=NONFINITE, default="error", help=_help("nonfinite") + " (default: %(default)s)")
-    ap.add_argument("--flat-uv", type=float, default=1.0, help=_help("flat_uv") + " (default: %(default)s)")
-    ap.add_argument("--clip-share", type=float, default=0.05, help=_help("clip_share") + " (default: %(default)s)")
-    ap.add_argument("--keep-bad-epochs", action="store_true",
-                    help="keep flat and clipped epochs, flagged in convert.json (default: drop them)")
-    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ap.add_argument("-v", "--verbose", action="store_true", help="log each recording")
-    return ap
-
-
 def main(argv: list[str] | None = None) -> int:
     """``eeg-vlm convert``."""
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args)
     try:
-        rates = read_rate_table(args.source_sfreq_table) if args.source_sfreq_table else None
-        res = convert(args.input_dir, args.out_dir, channels=args.channels, style=args.style, sfreq=args.sfreq,
-                      fmt=args.fmt, trim_wake=args.trim_wake, workers=args.workers, size=args.size,
-                      line_width=args.line_width, signals=not args.no_signals, skip_bad=args.skip_bad,
-                      overwrite=args.overwrite, fail_channel=args.fail_channel, fail_fraction=args.fail_fraction,
-                      fail_seed=args.fail_seed, progress=not args.no_progress, epoch_rule=args.epoch_rule,
-                      source_sfreq=args.source_sfreq, source_rates=rates, strict=args.strict, scaling=args.scaling,
-                      uv_range=args.uv_range, nonfinite=args.nonfinite, flat_uv=args.flat_uv,
-                      clip_share=args.clip_share, bad_epochs="keep" if args.keep_bad_epochs else "drop")
+        rates = read_rate_table(args.source_sfreq_table) if args.source_sfreq_table else {}
+        config = ConvertConfig.from_args(args, source_rates=tuple(rates.items()))
+        logger.info("convert settings: %s", config)
+        res = convert(args.input_dir, args.out_dir, config, workers=args.workers, skip_bad=args.skip_bad,
+                      overwrite=args.overwrite, progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as exc:
         print(f"eeg-vlm convert: error: {exc}", file=sys.stderr)
         return 1

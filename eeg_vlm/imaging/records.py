@@ -133,7 +133,7 @@ def convert_record(task: RecordTask) -> dict:
             rec, t_fail = apply_channel_failure(rec, task.failure)
             failure = {"channel": task.failure.channel, "mode": task.failure.mode, "t_fail_s": t_fail}
         ep = make_epochs(rec, list(cfg.channels), sfreq=cfg.sfreq, epoch_length=cfg.epoch_length,
-                         trim_wake=cfg.trim_wake, rule=cfg.epoch_rule, quality=cfg.quality())
+                         trim_wake=cfg.trim_wake_min, rule=cfg.epoch_rule, quality=cfg.quality())
     except (ValueError, OSError, KeyError) as exc:  # unreadable file, missing channel, bad header
         return {"record_id": src.record_id, "error": _name_file(str(exc), src),
                 "files": [_relative(p, Path(task.input_dir)) for p in src.paths]}

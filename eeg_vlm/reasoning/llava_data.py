@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from eeg_vlm.cli import configure_logging
+from eeg_vlm.cli import add_verbosity, configure_logging
 from eeg_vlm.dataset.manifest import Row, read_manifest
 from eeg_vlm.reasoning import cot
 from eeg_vlm.reasoning.build_config import LINK_MODES, BuildConfig, BuildResult, select_rows
@@ -281,14 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--copy", action="store_true", help="copy images instead of hard-linking them")
     ap.add_argument("--workers", type=int, default=1,
                     help="processes measuring the signals, one record each (default: %(default)s)")
-    ap.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    add_verbosity(ap, "progress")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     """``eeg-vlm build-data``."""
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args)
     try:
         config = BuildConfig(
             manifest=Path(args.manifest), out_dir=Path(args.out_dir), cot=args.cot,
