@@ -27,6 +27,7 @@ import os
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import fields
 from pathlib import Path
