@@ -40,7 +40,7 @@ def test_in_memory_recordings_to_build_data(tmp_path):
         for i in range(3)
     ]
     out = tmp_path / "conv"
-    res = convert_recordings(nights, out, ConvertConfig(channels=("C3-M2",), size=64, trim_wake=None))
+    res = convert_recordings(nights, out, ConvertConfig(channels=("C3-M2",), size=64, trim_wake_min=None))
     assert res.records == ["p0_n1", "p1_n1", "p2_n1"] and res.n_epochs == 24
     meta = json.loads((out / "convert.json").read_text())
     assert meta["channels"] == ["C3-M2"] and meta["stages"] == {"N2": 9, "REM": 9, "W": 6}
