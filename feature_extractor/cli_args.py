@@ -6,13 +6,14 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import types
 import typing
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["add_dataclass_arguments", "dataclass_from_args"]
+__all__ = ["add_dataclass_arguments", "dataclass_from_args", "add_verbosity", "configure_logging"]
 
 
 def _kind(tp: Any) -> tuple[str, Any]:
@@ -55,3 +56,22 @@ def dataclass_from_args(cls: type, args: argparse.Namespace, **overrides: Any):
     values = {k: v for k, v in vars(args).items() if k in names}
     values.update(overrides)
     return cls(**values)
+
+
+def add_verbosity(parser: argparse.ArgumentParser, what: str = "each step") -> None:
+    """``-v`` / ``-q``, as every ``eeg-vlm`` subcommand takes them."""
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=f"log {what} (-vv: also debug messages)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """Warnings by default, ``-v`` info, ``-vv`` debug, ``-q`` errors only; only rank 0 logs below errors."""
+    quiet = getattr(args, "quiet", False) or os.environ.get("RANK", "0") != "0" or os.environ.get("LOCAL_RANK", "0") != "0"
+    verbose = int(getattr(args, "verbose", 0))
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level)

@@ -33,6 +33,7 @@ import torch
 from feature_extractor.checkpoint import WEIGHTS_NAME, find_checkpoint, load_model
 from feature_extractor.images import ImageDataset, ImageTransform
 from feature_extractor.runtime import make_loader, progress_enabled, resolve_device
+from feature_extractor.cli_args import add_verbosity, configure_logging
 from feature_extractor.samples import data_kind, read_data_file, read_sample_ids
 from ondisk import (EVAL_FEATURES_NAME, TRAIN_FEATURES_NAME, FeatureStore, default_features_path, sidecar_path,
                     write_json_atomic, write_sidecar)
@@ -209,12 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true",
                    help="check --out against --data (count and ids); without --checkpoint only this check runs")
     p.add_argument("--progress", default="auto", choices=("auto", "on", "off"), help="progress bar")
+    add_verbosity(p, "each step")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args)
     out = Path(args.out) if args.out else default_output(args.data, args.split)
     try:
         if args.checkpoint:

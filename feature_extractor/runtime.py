@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from feature_extractor.checks import check_option
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -38,8 +40,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     """bf16 autocast on CUDA only (``amp`` 'auto' or 'bf16'); ``None`` means full precision."""
-    if amp not in ("auto", "bf16", "none"):
-        raise ValueError(f"invalid value for the 'amp' parameter. Allowed values are 'auto', 'bf16', 'none', but got {amp!r} instead")
+    check_option("amp", amp, ("auto", "bf16", "none"))
     if amp == "none" or device.type != "cuda":
         if amp == "bf16" and device.type != "cuda":
             logger.warning("bf16 mixed precision is used on CUDA only; running in float32 on %s", device)
@@ -118,6 +119,5 @@ def make_loader(
 
 def progress_enabled(flag: str = "auto") -> bool:
     """tqdm on for ``'on'``, off for ``'off'``, and for ``'auto'`` only when stderr is a TTY."""
-    if flag not in ("auto", "on", "off"):
-        raise ValueError(f"invalid value for the 'progress' parameter. Allowed values are 'auto', 'on', 'off', but got {flag!r} instead")
+    check_option("progress", flag, ("auto", "on", "off"))
     return flag == "on" or (flag == "auto" and sys.stderr.isatty())

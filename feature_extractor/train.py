@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from feature_extractor.checkpoint import copy_model, load_model, load_train_state, resumable_folder, save_resumable
-from feature_extractor.cli_args import add_dataclass_arguments, dataclass_from_args
+from feature_extractor.cli_args import add_dataclass_arguments, add_verbosity, configure_logging, dataclass_from_args
 from feature_extractor.config import ModelConfig
 from ondisk import write_json_atomic
 from feature_extractor.finetune import apply_unfreeze
@@ -379,14 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the specialized vision module (or a baseline) on sleep-epoch images.",
     )
     parser.add_argument("--list-models", action="store_true", help="print the registered backbone names and exit")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    add_verbosity(parser, "each epoch")
     add_dataclass_arguments(parser, TrainConfig)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args)
     if args.list_models:
         import_plugins(getattr(args, "plugin", []))
         print("\n".join(list_backbones()))

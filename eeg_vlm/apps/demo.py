@@ -148,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="chain-of-thought variant the tiny LLaVA learns (default: none; the "
                              "others generate their reasoning at evaluation, slowly on CPU)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
+    from eeg_vlm.cli import add_verbosity, configure_logging
+
+    add_verbosity(parser, "each step")
     args = parser.parse_args(argv)
+    configure_logging(args)
 
     out = args.out.resolve()
     steps = demo_commands(out, args.subjects, args.hours, args.seed, args.fast, args.cot)

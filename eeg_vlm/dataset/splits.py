@@ -185,7 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="write here instead of in place (same folder keeps image paths valid)")
     ap.add_argument("--per-fold", action="store_true",
                     help="kfold/loso: also write <stem>.fold<k>.csv with train/val/test for each fold")
+    from eeg_vlm.cli import add_verbosity, configure_logging
+
+    add_verbosity(ap, "each step")
     args = ap.parse_args(argv)
+    configure_logging(args)
     try:
         rows = read_manifest(args.manifest)
         new = assign_splits(rows, args.protocol, args.seed, args.folds, args.test_fraction, args.val_fraction,

@@ -542,7 +542,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generator", choices=("template", "calibrated"), default="template",
                     help="template: hand-written textbook nights; calibrated: night structure from 197 expert "
                          "hypnograms and EEG spectra/amplitudes of real recordings (default: %(default)s)")
+    from eeg_vlm.cli import add_verbosity, configure_logging
+
+    add_verbosity(ap, "each step")
     args = ap.parse_args(argv)
+    configure_logging(args)
     try:
         files = write_synthetic_dataset(args.out, args.subjects, args.hours, args.seed, args.nights, args.sfreq,
                                         args.generator)
