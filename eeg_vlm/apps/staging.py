@@ -202,7 +202,8 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     onsets = ep.onset_s + float(start)
     cfg = ConvertConfig(channels=settings.channels, style=settings.style, sfreq=settings.sfreq, trim_wake_min=None,
                         size=settings.size, line_width=settings.line_width, signals=False,
-                        scaling=settings.scaling, uv_range=settings.uv_range or DEFAULT_UV_RANGE)
+                        scaling=settings.scaling, uv_range=settings.uv_range or DEFAULT_UV_RANGE,
+                        display_filter=settings.display_filter)
     rows = write_record(ep, out, cfg)
     images = [out / r.image for r in rows]
     ids = [r.sample_id for r in rows]

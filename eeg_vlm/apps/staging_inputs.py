@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["RenderSettings", "render_settings", "read_night", "truth_for_epochs"]
 
 _DEFAULTS = {"channels": ("Fpz-Cz",), "style": "eeg-vlm", "sfreq": 100.0, "size": DEFAULT_SIZE, "line_width": 1,
-             "scaling": "minmax", "uv_range": None}
+             "scaling": "minmax", "uv_range": None, "display_filter": "none"}
 
 @dataclass(frozen=True)
 class RenderSettings:
@@ -42,6 +42,8 @@ class RenderSettings:
         ``'minmax'`` or ``'fixed'`` (:mod:`eeg_vlm.imaging.scaling`).
     uv_range : float or None
         Half-range of the fixed gain in µV (``None`` with min-max).
+    display_filter : str
+        ``'none'`` or ``'aasm'`` (:mod:`eeg_vlm.signals.filters`), as recorded.
     source : str
         Where the values come from: a ``convert.json`` path, or ``'flags'``.
     """
@@ -53,6 +55,7 @@ class RenderSettings:
     line_width: int
     scaling: str = "minmax"
     uv_range: float | None = None
+    display_filter: str = "none"
     source: str = "flags"
 
 
@@ -97,7 +100,7 @@ def render_settings(vision_meta: dict, vision_model: str | Path, channels: Seque
     """
     given = {"channels": tuple(channels) if channels else None, "style": style,
              "sfreq": None if sfreq is None else float(sfreq), "size": size, "line_width": line_width,
-             "scaling": scaling, "uv_range": None if uv_range is None else float(uv_range)}
+             "scaling": scaling, "uv_range": None if uv_range is None else float(uv_range), "display_filter": None}
     if scaling == "fixed" and uv_range is None:
         given["uv_range"] = DEFAULT_UV_RANGE
     if scaling == "minmax" and uv_range is not None:
@@ -109,7 +112,8 @@ def render_settings(vision_meta: dict, vision_model: str | Path, channels: Seque
         recorded = {"channels": tuple(meta["channels"]), "style": meta["style"], "sfreq": float(meta["sfreq"]),
                     "size": int(meta["size"]), "line_width": int(meta.get("line_width", 1)),
                     "scaling": str(meta.get("scaling", "minmax")),
-                    "uv_range": None if meta.get("uv_range") is None else float(meta["uv_range"])}
+                    "uv_range": None if meta.get("uv_range") is None else float(meta["uv_range"]),
+                    "display_filter": str(meta.get("display_filter", "none"))}
         if given["uv_range"] is not None and given["scaling"] is None:
             given["scaling"] = "fixed"
         def show(v) -> str:

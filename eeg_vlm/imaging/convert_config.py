@@ -14,6 +14,7 @@ from eeg_vlm.imaging.render import DEFAULT_SIZE, PNG_COMPRESS_LEVEL, STYLES, ban
 from eeg_vlm.imaging.scaling import DEFAULT_UV_RANGE, SCALINGS, check_scaling
 from eeg_vlm.io.discover import FORMATS
 from eeg_vlm.signals.labels import EPOCH_RULES
+from eeg_vlm.signals.filters import DISPLAY_FILTERS
 from eeg_vlm.signals.quality import BAD_EPOCHS, NONFINITE, QualityLimits
 
 logger = logging.getLogger(__name__)
@@ -26,12 +27,13 @@ PARTS = ".parts"
 #: convert.json keys that must match for a rerun to resume instead of starting afresh.
 CONFIG_KEYS = ("channels", "style", "sfreq", "epoch_length", "trim_wake_min", "fmt", "size", "line_width",
                "signals", "png_compress_level", "channel_failure", "epoch_rule", "source_sfreq", "source_rates",
-               "scaling", "uv_range", "nonfinite", "flat_uv", "clip_share", "bad_epochs")
+               "scaling", "uv_range", "nonfinite", "flat_uv", "clip_share", "bad_epochs", "display_filter")
 #: Keys of CONFIG_KEYS that an older convert.json spelled otherwise (same meaning).
 _RENAMED_KEYS = {"trim_wake_min": "trim_wake"}
 #: Values of keys a convert.json of an older version lacks (it was made with these).
 _ABSENT_KEYS = {"epoch_rule": "unanimous", "source_sfreq": None, "source_rates": {}, "scaling": "minmax",
-                "uv_range": None, "nonfinite": "error", "flat_uv": 1.0, "clip_share": 0.05, "bad_epochs": "keep"}
+                "uv_range": None, "nonfinite": "error", "flat_uv": 1.0, "clip_share": 0.05, "bad_epochs": "keep",
+                "display_filter": "none"}
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ class ConvertConfig(Config):
         Share of subjects whose channel fails.
     fail_seed : int
         Seed of the failure plan.
-    epoch_rule, source_sfreq, source_rates, strict, scaling, uv_range, nonfinite, flat_uv, clip_share, bad_epochs :
+    epoch_rule, source_sfreq, source_rates, strict, scaling, uv_range, nonfinite, flat_uv, clip_share,
+    bad_epochs, display_filter :
         See the field help (:mod:`eeg_vlm.imaging.scaling` for the scalings, :mod:`eeg_vlm.signals.quality` for
         the epoch checks).
     """
@@ -110,6 +113,9 @@ class ConvertConfig(Config):
     bad_epochs: str = field(default="drop", metadata={"choices": BAD_EPOCHS, "help": (
         "flat and clipped epochs: 'drop' them (counted in convert.json) or 'keep' them, flagged in convert.json "
         "so that build-data writes no signal-based rationale for them")})
+    display_filter: str = field(default="none", metadata={"choices": DISPLAY_FILTERS, "help": (
+        "filter the drawn traces: 'aasm' (EEG/EOG 0.3-35 Hz, EMG 10-100 Hz, per epoch, zero-phase; images only, "
+        "signals/*.npy stay unfiltered) or 'none' (the papers' images)")})
 
     def __post_init__(self) -> None:
         channels = (self.channels,) if isinstance(self.channels, str) else tuple(self.channels)
@@ -136,6 +142,7 @@ class ConvertConfig(Config):
             raise ValueError(f"convert: fail_fraction must be between 0 and 1, got {self.fail_fraction!r}")
         check_option("epoch_rule", self.epoch_rule, EPOCH_RULES, where="convert")
         self.quality()  # checks nonfinite, flat_uv, clip_share, bad_epochs
+        check_option("display_filter", self.display_filter, DISPLAY_FILTERS, where="convert")
         if self.source_sfreq is not None and not self.source_sfreq > 0:
             raise ValueError(f"convert: source_sfreq must be > 0 Hz, got {self.source_sfreq!r}")
         rates = tuple(sorted(dict(self.source_rates).items()))
@@ -165,6 +172,7 @@ class ConvertConfig(Config):
             "source_rates": dict(self.source_rates), "scaling": self.scaling,
             "uv_range": float(self.uv_range) if self.scaling == "fixed" else None, "nonfinite": self.nonfinite,
             "flat_uv": float(self.flat_uv), "clip_share": float(self.clip_share), "bad_epochs": self.bad_epochs,
+            "display_filter": self.display_filter,
         }
 
 

@@ -22,6 +22,7 @@ from ondisk import atomic_write, write_bytes_atomic, write_text_atomic
 from eeg_vlm.imaging.convert_config import PARTS, ConvertConfig
 from eeg_vlm.imaging.render import encode_png, render_epoch
 from eeg_vlm.imaging.robustness import ChannelFailure, apply_channel_failure
+from eeg_vlm.signals.filters import display_filter
 from eeg_vlm.imaging.scaling import scale_epochs
 
 logger = logging.getLogger(__name__)
@@ -69,8 +70,9 @@ def write_record(epochs, out_dir: str | Path, config: ConvertConfig, io_threads:
     with ThreadPoolExecutor(max_workers=io_threads) if io_threads > 0 else contextlib.nullcontext() as pool:
         pending: list[Future] = []
         for start in range(0, len(epochs), _SCALE_CHUNK):
-            scaled, _ = scale_epochs(epochs.data[start:start + _SCALE_CHUNK], config.scaling,
-                                     config.uv_range)  # (chunk, C, T) in [-1, 1]
+            shown = display_filter(epochs.data[start:start + _SCALE_CHUNK], epochs.sfreq, epochs.channels,
+                                   config.display_filter)  # (chunk, C, T) µV, as a scorer's screen filters
+            scaled, _ = scale_epochs(shown, config.scaling, config.uv_range)  # (chunk, C, T) in [-1, 1]
             for j, x in enumerate(scaled):
                 i = start + j
                 k = int(epochs.epoch[i])

@@ -126,7 +126,10 @@ def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     Notes
     -----
     Upsampling by 10x or more (a 1-Hz channel to 100 Hz) is allowed and logged as a
-    warning: the result carries nothing above the original Nyquist frequency.
+    warning: the result carries nothing above the original Nyquist frequency. The signal
+    is extended past its ends along its linear trend (``padtype='line'``), not with
+    zeros: a DC-coupled recording (a BDF at +3 mV) would otherwise start and end with a
+    filter ramp from 0 µV to its offset.
     """
     up, down = _ratio(from_hz, to_hz)
     x = np.asarray(x, dtype=np.float32)
@@ -135,7 +138,7 @@ def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     if to_hz / from_hz >= 10:
         logger.warning("upsampling a %g Hz signal to %g Hz: it holds nothing above %g Hz",
                        from_hz, to_hz, from_hz / 2)
-    return resample_poly(x, up, down, axis=-1).astype(np.float32, copy=False)
+    return resample_poly(x, up, down, axis=-1, padtype="line").astype(np.float32, copy=False)
 
 
 def _resampled_length(n: int, from_hz: float, to_hz: float) -> int:
