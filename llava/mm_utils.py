@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 from transformers import StoppingCriteria
+
+from ondisk import join_inside
 
 from .constants import DEFAULT_IMAGE_TOKEN, IMAGE_TOKEN_INDEX
 from .utils import check_option
@@ -50,25 +52,14 @@ def load_image(path: str | Path) -> Image.Image:
         return img.convert("RGB")
 
 
-def resolve_image_path(image_folder: str | Path, rel: str | Path) -> Path:
-    """``image_folder / rel``, refusing paths that leave ``image_folder``.
+def resolve_image_path(image_folder: str | Path, rel: str | Path, source: str | None = None) -> Path:
+    """``image_folder / rel``, refusing paths that leave ``image_folder`` (:func:`ondisk.join_inside`).
 
-    Absolute paths, ``..`` components and symbolic links resolving outside the folder raise
-    ValueError naming the path. The file need not exist.
+    Empty, absolute and drive paths, ``..`` components and symbolic links resolving outside
+    the folder raise ``ValueError`` naming ``source`` (default: the image folder) and the
+    path. The file need not exist.
     """
-    text = str(rel)
-    if not text:
-        raise ValueError(f"image path {text!r}: empty; expected a path relative to {image_folder}")
-    if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute() or PureWindowsPath(text).drive:
-        raise ValueError(f"image path {text!r}: absolute paths are refused; expected a path relative to {image_folder}")
-    if ".." in PurePosixPath(text.replace("\\", "/")).parts:
-        raise ValueError(f"image path {text!r}: '..' components are refused; it must stay inside {image_folder}")
-    root = Path(image_folder).resolve()
-    target = (root / text).resolve()
-    if target != root and root not in target.parents:
-        raise ValueError(f"image path {text!r}: resolves to {target}, outside the image folder {root} "
-                         "(symbolic link?)")
-    return target
+    return join_inside(image_folder, rel, source or f"image folder {str(image_folder)!r}", "image path")
 
 
 def expand2square(img: Image.Image, background_color: tuple[int, ...]) -> Image.Image:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ondisk.atomic import write_json_atomic
+from ondisk.neighbours import gather_context, neighbour_index
 from ondisk.records import read_text
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ __all__ = [
     "write_ids_file",
     "write_sidecar",
     "read_sidecar",
+    "non_finite_rows",
     "load_features",
     "check_alignment",
     "FeatureStore",
@@ -100,14 +102,21 @@ def read_sidecar(features_path: str | Path) -> list[str] | None:
     return ids
 
 
-def _first_non_finite(array: np.ndarray) -> int | None:
-    """Index of the first row holding NaN or infinity, read in chunks (memory-map friendly)."""
-    for start in range(0, array.shape[0], _CHUNK_ROWS):
-        block = np.asarray(array[start : start + _CHUNK_ROWS])
-        bad = ~np.isfinite(block.reshape(block.shape[0], -1)).all(axis=1)
-        if bad.any():
-            return start + int(np.argmax(bad))
-    return None
+def non_finite_rows(array: np.ndarray, rows: Sequence[int] | None = None, first_only: bool = False) -> list[int]:
+    """Indices of the rows (all, or those of ``rows``) holding NaN or infinity, ascending.
+
+    Read in blocks, so a memory-mapped file is never loaded whole.
+    """
+    index = np.arange(array.shape[0]) if rows is None else np.asarray(sorted(rows), dtype=np.int64)
+    out: list[int] = []
+    for start in range(0, len(index), _CHUNK_ROWS):
+        block = index[start : start + _CHUNK_ROWS]
+        values = np.asarray(array[block[0] : block[-1] + 1] if rows is None else array[block])
+        bad = ~np.isfinite(values.reshape(len(block), -1)).all(axis=1)
+        out.extend(int(r) for r in block[bad])
+        if first_only and out:
+            return out[:1]
+    return out
 
 
 def load_features(path: str | Path, check_finite: bool = True) -> np.ndarray:
@@ -138,9 +147,9 @@ def load_features(path: str | Path, check_finite: bool = True) -> np.ndarray:
     if array.dtype != FEATURES_DTYPE:
         raise ValueError(f"{where}: dtype must be float32, got {array.dtype}")
     if check_finite:
-        row = _first_non_finite(array)
-        if row is not None:
-            raise ValueError(f"{where}: row {row} holds NaN or infinite values; re-extract the features")
+        bad = non_finite_rows(array, first_only=True)
+        if bad:
+            raise ValueError(f"{where}: row {bad[0]} holds NaN or infinite values; re-extract the features")
     return array
 
 
@@ -174,6 +183,9 @@ class FeatureStore:
         equal ``len(sample_ids)`` and, if a sidecar exists, its ids must match one for one.
     data_file : str, optional
         Named in error messages.
+    check_finite : bool
+        Refuse a file with a non-finite row at load (default). A caller that lists every
+        bad row itself (:func:`non_finite_rows`) passes ``False``.
 
     Raises
     ------
@@ -181,15 +193,20 @@ class FeatureStore:
         See :func:`load_features`, :func:`read_sidecar` and :func:`check_alignment`.
     """
 
-    def __init__(self, path: str | Path, sample_ids: Sequence[str] | None = None, data_file: str | None = None):
+    def __init__(self, path: str | Path, sample_ids: Sequence[str] | None = None, data_file: str | None = None,
+                 check_finite: bool = True):
         self.path = Path(path)
-        self.array = load_features(self.path)
+        self.array = load_features(self.path, check_finite=check_finite)
         self.sidecar_ids = read_sidecar(self.path)
         if self.sidecar_ids is not None and len(self.sidecar_ids) != len(self):
             raise ValueError(f"features file {str(self.path)!r}: {len(self)} rows but its sidecar "
                              f"{str(sidecar_path(self.path))!r} lists {len(self.sidecar_ids)} sample ids")
+        #: The samples' ids in row order (the data file's when given, else the sidecar's).
+        self.sample_ids: list[str] | None = None if self.sidecar_ids is None else list(self.sidecar_ids)
+        self._context: dict[int, np.ndarray] = {}
         if sample_ids is not None:
             self.verify(sample_ids, data_file)
+            self.sample_ids = [str(s) for s in sample_ids]
 
     def __len__(self) -> int:
         return int(self.array.shape[0])
@@ -208,3 +225,21 @@ class FeatureStore:
         if not 0 <= index < len(self):
             raise IndexError(f"features file {str(self.path)!r}: row {index} out of range 0..{len(self) - 1}")
         return np.array(self.array[index], dtype=np.float32)
+
+    def context_rows(self, index: int, k: int) -> np.ndarray:
+        """Rows of sample ``index`` and its ``±k`` neighbours, float32 ``(2k + 1, D)``.
+
+        Neighbours are the samples of the same night (record id) at epochs ``t-k .. t+k``
+        in this file (:func:`ondisk.neighbours.neighbour_index`); a missing one is a row of
+        zeros, never a row of another night. ``k = 0`` gives ``self[index]``.
+        """
+        if k == 0:
+            return self[index].reshape(1, -1)
+        if self.sample_ids is None:
+            raise ValueError(f"features file {str(self.path)!r}: eeg_context {k} needs the samples' ids (a sidecar "
+                             f"or the data file's) to find each sample's neighbours")
+        if not 0 <= index < len(self):
+            raise IndexError(f"features file {str(self.path)!r}: row {index} out of range 0..{len(self) - 1}")
+        if k not in self._context:
+            self._context[k] = neighbour_index(self.sample_ids, k)
+        return gather_context(self.array, self._context[k][index]).reshape(2 * k + 1, -1)  # (2k + 1, D)

@@ -255,9 +255,9 @@ def _check_images(questions: Sequence[Question], image_folder: str, question_fil
     for q in questions:
         for k, rel in enumerate(q.images):
             try:
-                path = Path(resolve_image_path(image_folder, rel))
+                path = Path(resolve_image_path(image_folder, rel, f"question {q.question_id!r}"))
             except ValueError as exc:
-                problems.append(f"question {q.question_id!r}: {exc}")
+                problems.append(str(exc))
                 refused = True
                 continue
             if k == 0 and not path.is_file():

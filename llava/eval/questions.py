@@ -16,7 +16,6 @@ dropped and redone.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -25,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ondisk.records import check_answer, eval_sample_id, parse_json_line, read_eval_questions, write_answers_line
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class Question:
     @property
     def sample_id(self) -> str:
         """``sample_id`` when the question has one, else its ``question_id``."""
-        return str(self.record.get("sample_id", self.question_id))
+        return eval_sample_id(self.record)
 
 
 def question_key(question_id: Any) -> str:
@@ -82,64 +83,23 @@ def question_key(question_id: Any) -> str:
     return str(question_id)
 
 
-def _parse_images(value: Any, where: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise TypeError(f"{where}: 'image' must be a path or a non-empty list of paths, got {value!r}")
-
-
 def read_questions(path: str | Path) -> list[Question]:
-    """Read every question of a JSON-lines file, in file order.
+    """Read every question of an ``eeg_eval.jsonl``, in file order (:func:`ondisk.read_eval_questions`).
 
     Raises
     ------
     FileNotFoundError
         The file does not exist.
     ValueError
-        A line is not a JSON object, lacks ``question_id`` or ``text``, or repeats an id
-        (answers are matched to questions by id).
-    TypeError
-        ``text`` is not a string or ``image`` is neither a path nor a list of paths.
+        A line is not a JSON object, lacks ``question_id`` or ``text``, has a ``text`` that
+        is not a string or an ``image`` that is neither a path nor a list of paths, or
+        repeats an id (answers are matched to questions by id).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"question file {str(path)!r}: not found")
-    questions: list[Question] = []
-    seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"question file {str(path)!r}, line {lineno}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(rec, dict):
-                raise ValueError(f"{where}: expected a JSON object, got {type(rec).__name__}")
-            missing = [k for k in ("question_id", "text") if k not in rec]
-            if missing:
-                raise ValueError(f"{where}: missing field(s) {', '.join(map(repr, missing))}; present: {sorted(rec)}")
-            if not isinstance(rec["text"], str):
-                raise TypeError(f"{where}: 'text' must be a string, got {type(rec['text']).__name__}")
-            key = question_key(rec["question_id"])
-            if key in seen:
-                raise ValueError(f"{where}: question_id {rec['question_id']!r} already used on line {seen[key]}")
-            seen[key] = lineno
-            questions.append(
-                Question(
-                    index=len(questions),
-                    question_id=rec["question_id"],
-                    text=rec["text"],
-                    images=_parse_images(rec.get("image"), where),
-                    record=rec,
-                )
-            )
-    return questions
+    records = read_eval_questions(path, "question file")
+    return [Question(index=i, question_id=rec["question_id"], text=rec["text"], record=rec,
+                     images=() if rec.get("image") is None else (rec["image"],) if isinstance(rec["image"], str)
+                     else tuple(rec["image"]))
+            for i, (_, rec) in enumerate(records)]
 
 
 def chunk_bounds(total: int, num_chunks: int, chunk_idx: int) -> tuple[int, int]:
@@ -216,9 +176,7 @@ def read_answered(path: str | Path, repair: bool = True) -> set[str]:
         end = pos + len(raw) + (0 if is_last else 1)
         if raw.strip():
             try:
-                rec = json.loads(raw)
-                if not isinstance(rec, dict) or "question_id" not in rec:
-                    raise ValueError("no question_id")
+                rec = check_answer(parse_json_line(raw, "answer"), "answer")
             except ValueError as exc:
                 rest_blank = all(not r.strip() for r in lines[i + 1 :])
                 if not rest_blank:
@@ -262,8 +220,7 @@ class AnswerWriter:
         self.count = 0
 
     def write(self, record: dict) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._fh.flush()
+        write_answers_line(self._fh, record)
         self.count += 1
 
     def write_all(self, records: Iterable[dict]) -> None:

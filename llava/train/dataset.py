@@ -19,7 +19,6 @@ ranks, and resume.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from llava.mm_utils import load_image, process_images, resolve_image_path
 from llava.train.labels import preprocess_conversation
 from llava.train.sample_checks import check_samples
 from llava.utils import check_option
+from ondisk import read_ft_json
 
 logger = logging.getLogger(__name__)
 
@@ -78,30 +78,11 @@ class DatasetOptions:
 
 def read_samples(data_path: str | Path) -> list[dict]:
     """Read and check the conversation file; every entry gets a normalised ``"image"`` list."""
-    path = Path(data_path)
-    where = f"data file {str(path)!r}"
-    if not path.is_file():
-        raise FileNotFoundError(f"{where}: not found")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{where}: not valid JSON ({exc})") from None
-    if not isinstance(raw, list):
-        raise ValueError(f"{where}: expected a list of samples, got {type(raw).__name__}")
     samples: list[dict] = []
-    seen: dict[str, int] = {}
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict) or not isinstance(item.get("conversations"), list):
-            raise ValueError(f"{where}: entry {i} is not an object with a 'conversations' list")
-        sid = str(item.get("id", i))
-        if sid in seen:
-            raise ValueError(f"{where}: sample id {sid!r} appears at entries {seen[sid]} and {i}")
-        seen[sid] = i
+    for item in read_ft_json(data_path):  # checked: a list of {"id", "conversations", "image"?}
         image = item.get("image")
         images = [] if image is None else [image] if isinstance(image, str) else list(image)
-        if len(images) > 2 or not all(isinstance(p, str) for p in images):
-            raise ValueError(f"{where}: sample {sid!r}: 'image' must be a path or a list of 1-2 paths, got {image!r}")
-        samples.append({"id": sid, "images": images, "conversations": item["conversations"]})
+        samples.append({"id": str(item["id"]), "images": images, "conversations": item["conversations"]})
     return samples
 
 
@@ -185,7 +166,8 @@ def prepare_data(options: DatasetOptions) -> PreparedData:
     features = None
     path = resolve_features_path(options, samples)
     if path is not None:
-        features = FeatureStore(path, [s["id"] for s in samples], data_file=options.data_path)
+        # non-finite rows are listed with the other bad samples by check_samples
+        features = FeatureStore(path, [s["id"] for s in samples], data_file=options.data_path, check_finite=False)
         logger.info("features %s: %d rows of width %d", path, len(features), features.dim)
     check_samples(samples, options.data_path, options.image_folder,
                   lambda sample: n_image_tags(sample, options.eeg_fusion), features)
@@ -279,7 +261,7 @@ class LazySupervisedDataset(Dataset):
 
     def _image(self, rel: str) -> tuple[torch.Tensor, tuple[int, int]]:
         """Pixels ((3, H, W), or (tiles, 3, H, W) for anyres) and the image's (width, height)."""
-        img = load_image(resolve_image_path(self.options.image_folder, rel))
+        img = load_image(resolve_image_path(self.options.image_folder, rel, f"data file {self.options.data_path!r}"))
         return process_images([img], self.image_processor, self._processing())[0], img.size
 
     def _blank_image(self) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -23,10 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from llava.constants import DEFAULT_IMAGE_TOKEN
 from llava.mm_utils import resolve_image_path
+from ondisk.features import non_finite_rows
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +33,6 @@ __all__ = ["sample_problems", "feature_problems", "check_samples"]
 
 #: Problems listed in the error before "... and N more".
 MAX_LISTED = 20
-_BLOCK = 4096
 
 
 def _tag_count(sample: dict) -> int:
@@ -47,9 +45,9 @@ def sample_problems(sample: dict, image_folder: str | None, n_tags: int) -> list
     problems = []
     for k, rel in enumerate(sample["images"]):
         try:
-            path = resolve_image_path(image_folder or ".", rel)
+            path = resolve_image_path(image_folder or ".", rel, f"sample {sid!r}")
         except ValueError as exc:
-            problems.append(f"sample {sid!r}: {exc}")
+            problems.append(str(exc))
             continue
         if k == 0:
             if not path.is_file():
@@ -64,16 +62,8 @@ def sample_problems(sample: dict, image_folder: str | None, n_tags: int) -> list
 
 def feature_problems(features: Any, rows: Sequence[int], sample_ids: Sequence[str]) -> list[tuple[int, str]]:
     """``(row, problem)`` for the feature rows among ``rows`` holding NaN or infinite values."""
-    rows = np.asarray(sorted(rows), dtype=np.int64)
-    problems = []
-    for start in range(0, len(rows), _BLOCK):
-        block = rows[start:start + _BLOCK]
-        values = np.asarray(features.array[block], dtype=np.float32)  # (b, 1, D)
-        bad = ~np.isfinite(values).reshape(len(block), -1).all(axis=1)
-        for row in block[bad]:
-            problems.append((int(row), f"sample {sample_ids[row]!r}: features file {str(features.path)!r} "
-                                       f"row {int(row)} holds NaN or infinite values"))
-    return problems
+    return [(row, f"sample {sample_ids[row]!r}: features file {str(features.path)!r} row {row} holds NaN or "
+                  "infinite values") for row in non_finite_rows(features.array, rows)]
 
 
 def check_samples(samples: Sequence[dict], data_path: str | Path, image_folder: str | None,

@@ -187,8 +187,8 @@ def test_every_bad_sample_is_listed_before_training(tmp_path, tok, processor):
         LazySupervisedDataset(opts(data), tok, processor)
     msg = str(err.value)
     assert msg.startswith(f"data file {str(data)!r}: 6 of 14 samples have bad files or tags, found before training")
-    for i, what in ((3, "e3.png' not found"), (5, "e5.png' is empty"), (7, "'/etc/passwd': absolute paths are refused"),
-                    (9, "'../../x.png': '..' components are refused"), (11, "1 <image> tag(s) for 2 image(s)"),
+    for i, what in ((3, "e3.png' not found"), (5, "e5.png' is empty"), (7, "'/etc/passwd' is absolute"),
+                    (9, "'../../x.png' has a '..' component"), (11, "1 <image> tag(s) for 2 image(s)"),
                     (12, "row 12 holds NaN or infinite values")):
         assert f"sample 'SC40{i:02d}E0/{i:06d}': " in msg and what in msg, (i, what)
     assert "\n" not in msg

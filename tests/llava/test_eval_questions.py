@@ -44,9 +44,9 @@ def test_single_image_string_and_text_only(tmp_path):
     [
         ('{"question_id": 1, "text": "a"', ValueError, r"line 2: not valid JSON"),
         ('{"text": "a"}', ValueError, r"line 2: missing field\(s\) 'question_id'"),
-        ('{"question_id": 0, "text": "dup"}', ValueError, r"question_id 0 already used on line 1"),
-        ('{"question_id": 1, "text": 3}', TypeError, r"'text' must be a string"),
-        ('{"question_id": 1, "text": "a", "image": [1, 2]}', TypeError, r"'image' must be a path"),
+        ('{"question_id": 0, "text": "dup"}', ValueError, r"line 2: duplicate question_id 0 \(first at line 1\)"),
+        ('{"question_id": 1, "text": 3}', ValueError, r"line 2: 'text' must be a string"),
+        ('{"question_id": 1, "text": "a", "image": [1, 2]}', ValueError, r"line 2: 'image' must be a path"),
         ('[1, 2]', ValueError, r"expected a JSON object"),
     ],
 )
@@ -98,13 +98,13 @@ def test_answer_ids_unique():
 def test_writer_appends_and_flushes(tmp_path):
     path = tmp_path / "sub" / "a.jsonl"
     with AnswerWriter(path) as w:
-        w.write({"question_id": 1})
-        assert path.read_text() == '{"question_id": 1}\n'  # flushed before close
+        w.write({"question_id": 1, "text": "W"})
+        assert path.read_text() == '{"question_id": 1, "text": "W"}\n'  # flushed before close
     with AnswerWriter(path) as w:
-        w.write({"question_id": 2})
+        w.write({"question_id": 2, "text": "W"})
     assert read_answered(path) == {"1", "2"}
     with AnswerWriter(path, overwrite=True) as w:
-        w.write({"question_id": 3})
+        w.write({"question_id": 3, "text": "W"})
     assert read_answered(path) == {"3"}
 
 
@@ -119,13 +119,13 @@ def test_read_answered_repairs_cut_off_last_line(tmp_path):
 
 def test_read_answered_adds_missing_newline(tmp_path):
     path = tmp_path / "a.jsonl"
-    path.write_text('{"question_id": "a"}\n{"question_id": "b"}')
+    path.write_text('{"question_id": "a", "text": "W"}\n{"question_id": "b", "text": "W"}')
     assert read_answered(path) == {"a", "b"}
-    assert path.read_text().endswith('"b"}\n')
+    assert path.read_text().endswith('"W"}\n')
 
 
 def test_read_answered_broken_middle_line_is_an_error(tmp_path):
     path = tmp_path / "a.jsonl"
-    path.write_text('{"question_id": "a"}\n{"question_\n{"question_id": "b"}\n')
+    path.write_text('{"question_id": "a", "text": "W"}\n{"question_\n{"question_id": "b", "text": "W"}\n')
     with pytest.raises(ValueError, match=r"line 2 is not a complete answer"):
         read_answered(path)

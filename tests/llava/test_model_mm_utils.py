@@ -155,15 +155,15 @@ def test_resolve_image_path_refuses_escapes(tmp_path):
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "a.png").write_bytes(b"")
     assert resolve_image_path(folder, "sub/a.png") == (folder / "sub" / "a.png").resolve()
-    for bad, what in (("../secret.png", r"'\.\.' components"), ("sub/../../x.png", r"'\.\.' components"),
-                      (str(tmp_path / "x.png"), "absolute paths"), ("C:\\x.png", "absolute paths"),
-                      ("", "empty")):
+    for bad, what in (("../secret.png", r"has a '\.\.' component"), ("sub/../../x.png", r"has a '\.\.' component"),
+                      (str(tmp_path / "x.png"), "is absolute"), ("C:\\x.png", "has a drive"),
+                      ("", "is empty")):
         with pytest.raises(ValueError, match=what):
             resolve_image_path(folder, bad)
     outside = tmp_path / "outside"
     outside.mkdir()
     os.symlink(outside, folder / "link")
-    with pytest.raises(ValueError, match=r"image path 'link/x.png': resolves to .* outside the image folder"):
+    with pytest.raises(ValueError, match=r"image path 'link/x.png' resolves outside its folder"):
         resolve_image_path(folder, "link/x.png")
 
 

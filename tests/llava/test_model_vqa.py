@@ -230,7 +230,7 @@ def test_explicit_features_path(session, data, tmp_path):
 def test_image_path_escaping_the_folder_is_rejected(session, tmp_path, bad):
     data = _make_data(tmp_path, image=lambda i, rel: [bad, bad] if i == 3 else [rel, rel])
     (tmp_path / "outside.png").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"image path '.*': (absolute paths|'\.\.' components) are refused"):
+    with pytest.raises(ValueError, match=r"image path '.*' (is absolute|has a '\.\.' component)"):
         eval_model(_args(data, tmp_path / "a.jsonl"), session)
     assert not (tmp_path / "a.jsonl").exists()  # rejected before anything was answered
 
