@@ -348,3 +348,39 @@ def test_next_anyres_items_batch_and_train_a_step(tiny_next, tmp_path):
     loss.backward()
     grads = [p.grad for n, p in model.named_parameters() if "vision_tower" in n and "lora_B" in n and ".layers.0." in n]
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_next_full_fine_tuning_llama3_saves_a_full_checkpoint(tiny_next, tmp_path):
+    """--lora_enable False on a tiny LLaVA-NeXT (Llama-3, llava_llama_3): every LM weight and the
+    projector train, the tower stays, and the output folder loads as a full checkpoint."""
+    from PIL import Image
+    from safetensors.torch import load_file
+
+    from llava.model.builder import load_pretrained_model
+    from llava.train.train import train
+
+    base = tiny_next("llama3")
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    samples = []
+    for i in range(6):
+        Image.new("RGB", (672, 336), (40 * i, 90, 160)).save(root / "images" / f"e{i}.png")
+        samples.append({"id": f"S{i}", "image": f"e{i}.png", "conversations": [
+            {"from": "human", "value": "<image>\nWhat is the sleep stage?"}, {"from": "gpt", "value": STAGES[i % 5]}]})
+    (root / "eeg_ft.json").write_text(json.dumps(samples))
+    out = tmp_path / "full"
+    args = argv(base, root / "eeg_ft.json", out, "--lora_enable", "False", "--version", "llava_llama_3",
+                "--image_aspect_ratio", "anyres", "--mm_patch_merge_type", "spatial_unpad",
+                "--model_max_length", "4096", "--num_train_epochs", "1", "--per_device_train_batch_size", "2",
+                "--group_by_modality_length", "False", "--save_strategy", "no")
+    train(args)
+    assert (out / "config.json").is_file() and not (out / "adapter_config.json").exists()
+    _, tuned, _, _ = load_pretrained_model(str(out), None, None, device="cpu")
+    _, plain, _, _ = load_pretrained_model(str(base), None, None, device="cpu")
+    tuned_state, base_state = tuned.state_dict(), plain.state_dict()
+    changed = {k for k in base_state if not torch.equal(tuned_state[k], base_state[k])}
+    assert any("layers.0.self_attn.q_proj" in k for k in changed)  # the language model trained
+    assert any("mm_projector" in k for k in changed) and "model.image_newline" in changed
+    assert not any("vision_tower" in k for k in changed)  # the tower did not
+    files = list(out.glob("*.safetensors"))
+    assert files and not any("vision_tower" in k for f in files for k in load_file(str(f)))  # CLIP not saved
