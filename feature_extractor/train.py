@@ -62,7 +62,30 @@ from feature_extractor.weights import load_compatible
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "TrainResult", "train", "lr_factor", "class_weights", "main"]
+__all__ = ["TrainConfig", "TrainResult", "train", "lr_factor", "class_weights", "image_settings", "IMAGE_SETTING_KEYS",
+           "main"]
+
+#: The keys of a dataset's ``convert.json`` that say how its images were drawn; training
+#: copies them into every checkpoint's ``config.json`` (``image_settings``), so that images
+#: drawn later for the model (``eeg-vlm stage``) are drawn the same way.
+IMAGE_SETTING_KEYS: tuple[str, ...] = ("channels", "style", "sfreq", "size", "line_width", "scaling", "uv_range",
+                                       "display_filter")
+
+
+def image_settings(manifest: str | Path | None) -> dict | None:
+    """The image settings recorded in the ``convert.json`` beside ``manifest`` (``None`` if absent)."""
+    if not manifest:
+        return None
+    path = Path(manifest).parent / "convert.json"
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"file {str(path)!r}: not valid JSON ({exc.msg})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"file {str(path)!r}: expected a JSON object")
+    return {k: meta[k] for k in IMAGE_SETTING_KEYS if k in meta}
 
 
 @dataclass
@@ -278,6 +301,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
     warmup_steps = int(round(cfg.warmup_ratio * total_steps))
     eval_bs = cfg.eval_batch_size or cfg.batch_size
     train_args = asdict(cfg)
+    images = image_settings(cfg.manifest)
     schedule = {"name": "linear_warmup_cosine", "total_steps": total_steps, "warmup_steps": warmup_steps,
                 "min_lr_ratio": cfg.min_lr_ratio, "peak_lr": cfg.lr}
 
@@ -342,6 +366,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
         logger.info("epoch %d: loss %.4f%s", epoch + 1, record["train_loss"],
                     "".join(f", val {k} {record['val'][k]:.4f}" for k in ("accuracy", "macro_f1") if "val" in record))
         extra = {"epoch": epoch + 1, "metrics": record.get("val", {}), "train_args": train_args}
+        if images is not None:
+            extra["image_settings"] = images
         improved = score > best["score"]
         if improved:
             best = {"epoch": epoch + 1, "score": score}

@@ -145,13 +145,15 @@ def test_stage_explain_writes_a_heatmap_per_epoch(tmp_path, capsys):
     from eeg_vlm.imaging.convert import convert
     from feature_extractor.checkpoint import save_model
     from feature_extractor.config import ModelConfig
+    from feature_extractor.train import image_settings
 
     psg, _ = write_synthetic_dataset(tmp_path / "raw", n_subjects=1, hours=0.5, seed=3)
     res = convert(tmp_path / "raw", tmp_path / "conv", trim_wake_min=None)  # 336 x 336
     torch.manual_seed(0)
     mconf = ModelConfig(model="resnet18", model_kwargs={"widths": [8, 16, 32, 64], "layers": [1, 1, 1, 1]},
                         image_size=32)
-    save_model(tmp_path / "vision", mconf.build(), mconf, extra={"train_args": {"manifest": str(res.manifest)}})
+    save_model(tmp_path / "vision", mconf.build(), mconf, extra={"train_args": {"manifest": str(res.manifest)},
+                                                                 "image_settings": image_settings(res.manifest)})
     out = tmp_path / "night"
     assert stage_main([str(psg), "--vision-model", str(tmp_path / "vision"), "--out", str(out), "--start", "600",
                        "--duration", "90", "--device", "cpu", "--explain"]) == 0

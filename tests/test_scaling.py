@@ -62,11 +62,8 @@ def test_convert_records_scaling_and_clip_share(tmp_path):
 
 
 def _recorded(tmp_path, **extra):
-    conv = tmp_path / "conv"
-    conv.mkdir(exist_ok=True)
     meta = {"channels": ["Fpz-Cz"], "style": "eeg-vlm", "sfreq": 100.0, "size": 64, "line_width": 1, **extra}
-    (conv / "convert.json").write_text(json.dumps(meta))
-    return {"model": "resnet18", "train_args": {"manifest": str(conv / "manifest.csv")}}
+    return {"model": "resnet18", "image_settings": meta}
 
 
 def test_stage_refuses_a_scaling_the_model_was_not_trained_on(tmp_path):

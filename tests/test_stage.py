@@ -64,14 +64,11 @@ def test_sleep_statistics_without_sleep_or_rem_and_with_unscored():
 
 # ----------------------------------------------------------------------------- settings
 def test_render_settings_recorded_flags_and_clash(tmp_path):
-    conv = tmp_path / "conv"
-    conv.mkdir()
-    (conv / "convert.json").write_text(json.dumps(
-        {"channels": ["Fpz-Cz", "Pz-Oz"], "style": "psg-llava", "sfreq": 128.0, "size": 64, "line_width": 2}))
-    meta = {"model": "resnet18", "train_args": {"manifest": str(conv / "manifest.csv")}}
+    recorded = {"channels": ["Fpz-Cz", "Pz-Oz"], "style": "psg-llava", "sfreq": 128.0, "size": 64, "line_width": 2}
+    meta = {"model": "resnet18", "image_settings": recorded}
     s = render_settings(meta, tmp_path / "vision")
     assert (s.channels, s.style, s.sfreq, s.size, s.line_width) == (("Fpz-Cz", "Pz-Oz"), "psg-llava", 128.0, 64, 2)
-    assert s.source == str(conv / "convert.json")
+    assert s.source == str(tmp_path / "vision" / "config.json")
     assert render_settings(meta, tmp_path, size=64, style="psg-llava").size == 64  # agreeing flags are fine
     with pytest.raises(ValueError, match="--channels Fpz-Cz \\(trained on Fpz-Cz Pz-Oz\\)"):
         render_settings(meta, tmp_path, channels=["Fpz-Cz"])
@@ -80,6 +77,23 @@ def test_render_settings_recorded_flags_and_clash(tmp_path):
     plain = render_settings({"model": "resnet18"}, tmp_path, size=48)
     assert (plain.channels, plain.style, plain.sfreq, plain.size, plain.source) == (
         ("Fpz-Cz",), "eeg-vlm", 100.0, 48, "flags")
+    old = {"model": "resnet18", "train_args": {"manifest": "conv/manifest.csv"}}  # settings not recorded
+    with pytest.raises(ValueError, match=r"records no image settings .* pass the settings .*--channels, --style"):
+        render_settings(old, tmp_path)
+
+
+def test_training_copies_the_image_settings_into_the_checkpoint(tmp_path):
+    from feature_extractor.train import image_settings
+
+    (tmp_path / "convert.json").write_text(json.dumps(
+        {"channels": ["C3"], "style": "eeg-vlm", "sfreq": 100.0, "size": 64, "line_width": 1, "scaling": "minmax",
+         "uv_range": None, "records": {"x": {}}}))
+    recorded = image_settings(tmp_path / "manifest.csv")
+    assert recorded == {"channels": ["C3"], "style": "eeg-vlm", "sfreq": 100.0, "size": 64, "line_width": 1,
+                        "scaling": "minmax", "uv_range": None}
+    s = render_settings({"model": "resnet18", "image_settings": recorded}, tmp_path)
+    assert (s.channels, s.size) == (("C3",), 64)
+    assert image_settings(tmp_path / "elsewhere" / "manifest.csv") is None
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -92,6 +106,7 @@ def night(tmp_path_factory) -> dict[str, Path]:
     from eeg_vlm.dataset.synthetic import write_synthetic_dataset
     from feature_extractor.checkpoint import save_model
     from feature_extractor.config import ModelConfig
+    from feature_extractor.train import image_settings
 
     root = tmp_path_factory.mktemp("stage")
     psg, hyp = write_synthetic_dataset(root / "raw", n_subjects=1, hours=1.0, seed=3)
@@ -99,7 +114,8 @@ def night(tmp_path_factory) -> dict[str, Path]:
     torch.manual_seed(0)
     mconf = ModelConfig(model="resnet18", model_kwargs=TINY_RESNET, image_size=32)
     model = mconf.build()
-    save_model(root / "vision" / "best", model, mconf, extra={"train_args": {"manifest": str(res.manifest)}})
+    save_model(root / "vision" / "best", model, mconf, extra={"train_args": {"manifest": str(res.manifest)},
+                                                               "image_settings": image_settings(res.manifest)})
     save_model(root / "bare", model, mconf)  # the same weights, no record of the training images
     return {"root": root, "psg": psg, "hyp": hyp, "vision": root / "vision", "conv": root / "conv",
             "bare": root / "bare"}

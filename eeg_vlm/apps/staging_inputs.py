@@ -6,7 +6,6 @@ epoch when a hypnogram is given.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,35 +58,43 @@ class RenderSettings:
     source: str = "flags"
 
 
-def _recorded_convert_json(vision_model: Path, train_meta: dict) -> Path | None:
-    """The ``convert.json`` beside the manifest the vision model was trained on, if found."""
-    manifest = (train_meta.get("train_args") or {}).get("manifest")
-    if not manifest:
+#: The image flags of ``eeg-vlm stage``, for the message to owners of old checkpoints.
+_FLAGS = "--channels, --style, --sfreq, --size, --line-width (and --scaling/--uv-range for fixed-gain images)"
+
+
+def _recorded(vision_meta: dict, vision_model: Path) -> dict | None:
+    """The image settings the checkpoint's ``config.json`` records (``image_settings``), parsed."""
+    meta = vision_meta.get("image_settings")
+    if meta is None:
         return None
-    candidates = [Path(manifest)]
-    if not Path(manifest).is_absolute():  # relative to where training ran: try near the checkpoint too
-        candidates += [p / manifest for p in (vision_model, *vision_model.parents)]
-    for m in candidates:
-        if (m.parent / "convert.json").is_file():
-            return m.parent / "convert.json"
-    logger.warning("vision model was trained on %r, whose convert.json is not found; image settings from flags",
-                   manifest)
-    return None
+    where = f"vision model {str(vision_model)!r}: config.json 'image_settings'"
+    try:
+        return {"channels": tuple(meta["channels"]), "style": str(meta["style"]), "sfreq": float(meta["sfreq"]),
+                "size": int(meta["size"]), "line_width": int(meta.get("line_width", 1)),
+                "scaling": str(meta.get("scaling", "minmax")),
+                "uv_range": None if meta.get("uv_range") is None else float(meta["uv_range"]),
+                "display_filter": str(meta.get("display_filter", "none"))}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: unreadable ({exc!r}); expected channels, style, sfreq, size") from None
 
 
 def render_settings(vision_meta: dict, vision_model: str | Path, channels: Sequence[str] | None = None,
                     style: str | None = None, sfreq: float | None = None, size: int | None = None,
                     line_width: int | None = None, scaling: str | None = None,
                     uv_range: float | None = None) -> RenderSettings:
-    """Image settings: the training images' (from ``convert.json``) when recorded, else flags.
+    """Image settings: the training images', as the checkpoint records them, else flags.
+
+    ``feature_extractor.train`` copies them from the training dataset's ``convert.json``
+    into the checkpoint's ``config.json`` (``image_settings``). A checkpoint without them
+    (trained before they were recorded, or from a labels CSV) needs the settings as flags;
+    with no image flag at all it is an error that says which to pass.
 
     Parameters
     ----------
     vision_meta : dict
-        The vision checkpoint's ``config.json`` (its ``train_args.manifest`` names the
-        training manifest).
+        The vision checkpoint's ``config.json``.
     vision_model : path
-        The checkpoint folder (relative manifest paths are also tried from it).
+        The checkpoint folder (named in messages).
     channels, style, sfreq, size, line_width, scaling, uv_range : optional
         Values given on the command line (``None``: not given). A model trained before
         scaling was recorded was trained on min-max images.
@@ -105,15 +112,13 @@ def render_settings(vision_meta: dict, vision_model: str | Path, channels: Seque
         given["uv_range"] = DEFAULT_UV_RANGE
     if scaling == "minmax" and uv_range is not None:
         raise ValueError(f"stage: --uv-range {uv_range:g} needs --scaling fixed")
-    path = _recorded_convert_json(Path(vision_model), vision_meta)
-    recorded: dict = {}
-    if path is not None:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        recorded = {"channels": tuple(meta["channels"]), "style": meta["style"], "sfreq": float(meta["sfreq"]),
-                    "size": int(meta["size"]), "line_width": int(meta.get("line_width", 1)),
-                    "scaling": str(meta.get("scaling", "minmax")),
-                    "uv_range": None if meta.get("uv_range") is None else float(meta["uv_range"]),
-                    "display_filter": str(meta.get("display_filter", "none"))}
+    recorded = _recorded(vision_meta, Path(vision_model)) or {}
+    path = Path(vision_model) / "config.json" if recorded else None
+    if not recorded and all(v is None for k, v in given.items() if k != "display_filter"):
+        raise ValueError(f"vision model {str(vision_model)!r}: its config.json records no image settings (a "
+                         f"checkpoint trained before they were recorded, or from a labels CSV); pass the settings "
+                         f"its training images were made with: {_FLAGS} (see the training dataset's convert.json)")
+    if recorded:
         if given["uv_range"] is not None and given["scaling"] is None:
             given["scaling"] = "fixed"
         def show(v) -> str:
