@@ -29,7 +29,46 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 _ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def render_epoch_matplotlib(scaled: np.ndarray, style: str = "eeg-vlm", size: int = 336,
+                            line_width: float = 1.0) -> bytes:
+    """Reference renderer: one new matplotlib figure per epoch, saved as PNG bytes.
+
+    The straightforward way to plot epochs (what most sleep-image pipelines do). Kept only
+    as the baseline of this benchmark (outside the package);
+    :func:`eeg_vlm.imaging.render.render_epoch` is what the project uses. Same layout (full height, or stacked bands), no axes or text.
+    """
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from eeg_vlm.checks import check_option
+    from eeg_vlm.imaging.render import STYLES
+
+    x = np.asarray(scaled, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None, :]
+    check_option("style", style, STYLES, where="render")
+    if style == "eeg-vlm" and x.shape[0] != 1:
+        raise ValueError(f"render: style 'eeg-vlm' draws one channel, got {x.shape[0]}")
+    fig = Figure(figsize=(size / 100.0, size / 100.0), dpi=100, facecolor="white")
+    FigureCanvasAgg(fig)
+    n = x.shape[0]
+    t = np.arange(x.shape[1])
+    for i, row in enumerate(x):
+        ax = fig.add_axes((0.0, 1.0 - (i + 1) / n, 1.0, 1.0 / n))
+        ax.plot(t, row, color="black", linewidth=line_width)
+        ax.set_xlim(0, x.shape[1] - 1)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_axis_off()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, facecolor="white")
+    return buf.getvalue()
 
 
 def _pin() -> None:
@@ -64,7 +103,7 @@ def child_render(inp: str, out: str, n: int) -> dict:
     _pin()
     from eeg_vlm.signals.epochs import make_epochs, minmax_scale
     from ondisk import write_bytes_atomic
-    from eeg_vlm.imaging.render import encode_png, render_epoch, render_epoch_matplotlib
+    from eeg_vlm.imaging.render import encode_png, render_epoch
     from eeg_vlm.io import find_recordings
 
     src = find_recordings(inp)[0]

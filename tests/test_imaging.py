@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eeg_vlm.imaging.render import band_rows, encode_png, render_epoch, render_epoch_matplotlib
+from eeg_vlm.imaging.render import band_rows, encode_png, render_epoch
 
 
 def _scaled(seed: int, channels: int = 1, n: int = 3000) -> np.ndarray:
@@ -166,7 +166,15 @@ def test_errors():
 
 
 def test_matplotlib_reference_renders_png():
-    data = render_epoch_matplotlib(_scaled(7)[0])
+    """The benchmark's baseline renderer (scripts/bench_convert.py, not part of the package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_convert.py"
+    spec = importlib.util.spec_from_file_location("bench_convert", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    data = bench.render_epoch_matplotlib(_scaled(7)[0])
     img = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
     assert img.shape == (336, 336)
     assert (img < 128).any() and (img > 200).mean() > 0.5

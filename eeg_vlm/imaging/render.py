@@ -21,7 +21,6 @@ compression level and no metadata chunks (no time stamp, no software name).
 
 from __future__ import annotations
 
-import io
 import logging
 import struct
 import zlib
@@ -39,7 +38,6 @@ __all__ = [
     "band_rows",
     "render_epoch",
     "encode_png",
-    "render_epoch_matplotlib",
 ]
 
 STYLES: tuple[str, ...] = ("eeg-vlm", "psg-llava")
@@ -204,35 +202,3 @@ def encode_png(img: np.ndarray) -> bytes:
     return b"".join((_PNG_SIGNATURE, _png_chunk(b"IHDR", header),
                      _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), PNG_COMPRESS_LEVEL)),
                      _png_chunk(b"IEND", b"")))
-
-
-def render_epoch_matplotlib(scaled: np.ndarray, style: str = "eeg-vlm", size: int = DEFAULT_SIZE,
-                            line_width: float = 1.0) -> bytes:
-    """Reference renderer: one new matplotlib figure per epoch, saved as PNG bytes.
-
-    The straightforward way to plot epochs (what most sleep-image pipelines do). Kept only
-    as the baseline of ``scripts/bench_convert.py``; :func:`render_epoch` is what the
-    project uses. Same layout (full height, or stacked bands), no axes or text.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    x = np.asarray(scaled, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[None, :]
-    check_option("style", style, STYLES, where="render")
-    if style == "eeg-vlm" and x.shape[0] != 1:
-        raise ValueError(f"render: style 'eeg-vlm' draws one channel, got {x.shape[0]}")
-    fig = Figure(figsize=(size / 100.0, size / 100.0), dpi=100, facecolor="white")
-    FigureCanvasAgg(fig)
-    n = x.shape[0]
-    t = np.arange(x.shape[1])
-    for i, row in enumerate(x):
-        ax = fig.add_axes((0.0, 1.0 - (i + 1) / n, 1.0, 1.0 / n))
-        ax.plot(t, row, color="black", linewidth=line_width)
-        ax.set_xlim(0, x.shape[1] - 1)
-        ax.set_ylim(-1.05, 1.05)
-        ax.set_axis_off()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, facecolor="white")
-    return buf.getvalue()
