@@ -115,3 +115,14 @@ def test_folds_and_robustness_dry_runs(tmp_path, capsys):
     assert "--fail-channel Fpz-Cz --fail-fraction 0.7 --fail-seed 0" in out
     assert out.count("LoRA fine-tuning") == 2 and "VLM (clean) on failure questions" in out
     assert "experiment predict --vision-model" in out
+
+
+def test_a_rerun_step_invalidates_what_depends_on_it(tmp_path):
+    py = sys.executable
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("stale\n")
+    evaluate = Step("eval", [py, "-c", f"open({str(answers)!r}, 'a').write('new\\n')"], tmp_path / "eval.json")
+    train = Step("train", [py, "-c", "pass"], tmp_path / "train.json", invalidates=[evaluate.marker, answers])
+    evaluate.marker.write_text(json.dumps({"argv": evaluate.argv}))  # evaluated before, by an older model
+    assert run_steps([train, evaluate]) == {"run": 2, "skipped": 0}
+    assert answers.read_text() == "new\n"

@@ -110,11 +110,12 @@ def _cell_steps(p: pf.Profile, cell: Cell, out: Path, seed: int) -> list[Step]:
         return [Step(f"{cell.name}: untuned base answers", ev, folder / ".done" / "eval.json")]
     ckpt = folder / "checkpoint"
     train = pf.finetune_argv(p, data / "eeg_ft.json", data / "eeg_images_ft", ckpt, cell.fusion,
-                             feats / "train_high_level_features.npy" if feats else None, seed)
+                             feats / "train_high_level_features.npy" if feats else None, seed, cell.cot)
     scoring = cell.cot == "none" or p.label_scoring_for_cot
     ev = pf.eval_argv(p, ckpt, data / "eeg_eval.jsonl", data / "eeg_images_eval", answers,
                       feats / "eval_high_level_features.npy" if feats else None, label_scoring=scoring)
-    return [Step(f"{cell.name}: LoRA fine-tuning", train, folder / ".done" / "train.json"),
+    return [Step(f"{cell.name}: LoRA fine-tuning", train, folder / ".done" / "train.json",
+                 invalidates=[folder / ".done" / "eval.json", answers]),
             Step(f"{cell.name}: answers", ev, folder / ".done" / "eval.json")]
 
 
@@ -160,7 +161,8 @@ def ablation_table(out: Path, cells: list[Cell], p: pf.Profile) -> Path:
     if p.name == "tiny":
         what = ("**These rows are a tiny model on synthetic data**: the 2-layer, 64-wide LLaVA built from "
                 "configs (random weights, no pretraining), narrow vision modules on small images, a few LoRA "
-                "steps, on synthetic PSG nights. They show that every cell of the grid runs and how the "
+                f"steps ({p.max_steps} for stage-only answers, {p.cot_max_steps or p.max_steps} for the ~10x "
+                "longer chain-of-thought answers), on synthetic PSG nights. They show that every cell of the grid runs and how the "
                 "settings rank in that toy setting — not how the paper's 13B model stages real sleep. The "
                 "published rows are EEG-VLM's (LLaVA-1.5-13B, Sleep-EDFx).")
     else:

@@ -53,6 +53,8 @@ class Profile:
     feature_dim: int = field(metadata={"help": "exported feature width = the base's mm_hidden_size"})
     label_scoring_for_cot: bool = field(metadata={"help": "evaluate CoT cells by label scoring, not generation"})
     device: str = field(metadata={"help": "evaluation device"})
+    cot_max_steps: int | None = field(default=None, metadata={"help": (
+        "max_steps of chain-of-thought cells (None: as max_steps); their answers are ~10x longer")})
     extra_train: tuple[str, ...] = field(default=(), metadata={"help": "flags appended to train_mem.py"})
 
     def to_dict(self) -> dict:
@@ -78,7 +80,7 @@ TINY = replace(
     logging_steps=5, vision_image_size=48, vision_epochs=4, vision_batch=32, vision_lr="3e-3",
     vision_kwargs={"resnet18_1024": {"widths": [8, 16, 32, 64], "layers": [1, 1, 1, 1]},
                    "convnext_base": {"depths": [1, 1, 1, 1], "dims": [8, 16, 32, 64]}},
-    feature_dim=64, label_scoring_for_cot=True, device="cpu",
+    feature_dim=64, label_scoring_for_cot=True, device="cpu", cot_max_steps=6,
 )
 
 PROFILES = {"gpu": GPU, "tiny": TINY}
@@ -124,8 +126,11 @@ def extract_argv(p: Profile, checkpoint: Path, data: Path, image_folder: Path, o
 
 
 def finetune_argv(p: Profile, data: Path, image_folder: Path, output_dir: Path, fusion: str = "add",
-                  features: Path | None = None, seed: int | None = None) -> list[str]:
-    """``train_mem.py`` with the seed's flags, in the seed's order (EEG-VLM step 3)."""
+                  features: Path | None = None, seed: int | None = None, cot: str = "none") -> list[str]:
+    """``train_mem.py`` with the seed's flags, in the seed's order (EEG-VLM step 3).
+
+    ``cot`` names the answers' chain-of-thought variant (only ``cot_max_steps`` depends on it).
+    """
     argv = list(p.launcher) + [str(REPO / "llava/train/train_mem.py") if p.launcher[0] != "deepspeed"
                                else "llava/train/train_mem.py"]
     argv += ["--lora_enable", "True", "--lora_r", str(p.lora_r), "--lora_alpha", str(p.lora_alpha),
@@ -154,8 +159,9 @@ def finetune_argv(p: Profile, data: Path, image_folder: Path, output_dir: Path, 
         argv += ["--eeg_fusion", fusion]
     if features is not None:
         argv += ["--high_level_features_path", str(features)]
-    if p.max_steps is not None:
-        argv += ["--max_steps", str(p.max_steps)]
+    steps = p.cot_max_steps if cot != "none" and p.cot_max_steps is not None else p.max_steps
+    if steps is not None:
+        argv += ["--max_steps", str(steps)]
     if seed is not None:
         argv += ["--seed", str(seed)]
     return argv + list(p.extra_train)

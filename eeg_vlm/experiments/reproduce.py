@@ -75,7 +75,8 @@ def eeg_vlm_steps(p: pf.Profile, work: Path, raw: Path | None, ckpt: str = SEED_
         Step("features for evaluation", pf.extract_argv(p, vision, sleep / "eeg_eval.jsonl", sleep / "eeg_images_eval",
                                                         sleep / "eval_high_level_features.npy"), done / "feat_eval.json"),
     ]
-    train = pf.finetune_argv(p, sleep / "eeg_ft.json", sleep / "eeg_images_ft", ckpt_path, seed=seed if tiny else None)
+    train = pf.finetune_argv(p, sleep / "eeg_ft.json", sleep / "eeg_images_ft", ckpt_path, seed=seed if tiny else None,
+                             cot="stagewise")
     answers = sleep / "answers" / "eeg_answers.jsonl"
     ev = pf.eval_argv(p, ckpt_path, sleep / "eeg_eval.jsonl", sleep / "eeg_images_eval", answers,
                       label_scoring=True if tiny else None)

@@ -56,12 +56,16 @@ class Step:
     after : callable, optional
         Run after the command succeeded, before the marker is written (e.g. to check or
         post-process its outputs).
+    invalidates : list of Path
+        Files removed before this step runs: the markers and outputs of later steps that
+        depend on it (a retrained model must be evaluated again, not resumed).
     """
 
     title: str
     argv: list[str]
     marker: Path
     after: Callable[[], None] | None = field(default=None, repr=False)
+    invalidates: list[Path] = field(default_factory=list)
 
     def shell(self) -> str:
         return shlex.join(self.argv) if self.argv else f"(in-process: {self.title})"
@@ -94,6 +98,8 @@ def in_process_entry(argv: Sequence[str]) -> tuple[Callable[[list[str]], int], l
 
 def run_step(step: Step, in_process: bool = True) -> None:
     """Run ``step``'s command (see the module docstring), then its ``after`` hook and marker."""
+    for path in step.invalidates:
+        path.unlink(missing_ok=True)
     entry = in_process_entry(step.argv) if in_process else None
     t0 = time.perf_counter()
     if not step.argv:  # a step that is only its ``after`` hook (an aggregate, a table)
