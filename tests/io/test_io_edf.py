@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from edf_files import patch_header, signal_field_offset, write_edf
 
-from eeg_vlm.io.edf import _open_raw, read_edf, read_edf_annotations, read_edf_scoring, unit_scale
+from eeg_vlm.io.edf import read_edf, read_edf_annotations, read_edf_scoring, unit_scale
+from eeg_vlm.io.edf_raw import open_raw
 
 STAGE_NOTES = [(0.0, 30.0, "Sleep stage W"), (30.0, 60.0, "Sleep stage 2"), (45.0, 0.0, "Arousal"),
                (90.0, 30.0, "Sleep stage ?")]
@@ -70,7 +71,7 @@ def test_millivolt_and_volt_channels_are_converted(tmp_path):
 def test_tolerant_reader_agrees_with_pyedflib(tmp_path, eeg_signals, bdf):
     path = write_edf(tmp_path / ("n.bdf" if bdf else "n.edf"), eeg_signals, STAGE_NOTES, record_duration=2.0, bdf=bdf)
     ref = read_edf(path)
-    raw = _open_raw(path)
+    raw = open_raw(path)
     assert raw.labels == list(ref.channels)
     assert raw.sfreqs == [c.sfreq for c in ref.channels.values()]
     assert raw.start == ref.meta["start"]
@@ -229,7 +230,7 @@ def test_short_data_records_and_mixed_rates(tmp_path):
     signals = {"C3": (30 * np.sin(2 * np.pi * 7 * t), 200.0), "EOG": (30 * np.cos(t[::2]), 100.0)}
     path = write_edf(tmp_path / "q.edf", signals, record_duration=0.25)
     rec = read_edf(path)
-    raw = _open_raw(path)
+    raw = open_raw(path)
     assert [c.sfreq for c in rec.channels.values()] == raw.sfreqs == [200.0, 100.0]
     np.testing.assert_allclose(rec.channels["EOG"].data, signals["EOG"][0], atol=0.01)
     np.testing.assert_allclose(raw.read(0), rec.channels["C3"].data, atol=1e-4)
