@@ -147,6 +147,11 @@ def _add_option(parser, f: dataclasses.Field, hint: Any) -> None:
     kw["type"] = meta.get("type", base if base in (int, float, str, Path) else str)
     if "choices" in meta:
         kw["choices"] = tuple(meta["choices"])
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        kw["required"] = True
+        kw["type"] = meta.get("type", base if base in (int, float, str, Path) else str)
+        parser.add_argument(flag, **kw)
+        return
     shown = "none" if default is None else " ".join(map(str, default)) if isinstance(default, list) else default
     kw["help"] = f"{kw['help']} (default: {shown})"
     parser.add_argument(flag, default=default, **kw)

@@ -57,3 +57,18 @@ def test_older_convert_json_spelling_is_read():
     assert previous_value({"trim_wake": None}, "trim_wake_min") is None
     assert previous_value({"trim_wake": 30.0}, "trim_wake_min") == 30.0
     assert previous_value({}, "epoch_rule") == "unanimous"
+
+
+def test_build_config_cli_and_json(tmp_path):
+    from eeg_vlm.reasoning.build_config import BuildConfig
+    from eeg_vlm.reasoning.llava_data import build_parser as build_data_parser
+
+    args = build_data_parser().parse_args(["--manifest", "m.csv"])
+    assert BuildConfig.from_args(args) == BuildConfig(manifest="m.csv")
+    args = build_data_parser().parse_args(["--manifest", "m.csv", "--train-split", "train,val", "--copy"])
+    cfg = BuildConfig.from_args(args)
+    assert cfg.train_split == ("train", "val") and cfg.link == "copy"
+    cfg.to_json(tmp_path / "b.json")
+    assert BuildConfig.from_json(tmp_path / "b.json") == cfg
+    with pytest.raises(SystemExit):
+        build_data_parser().parse_args([])  # --manifest is required: no default to invent

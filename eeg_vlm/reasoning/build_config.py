@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eeg_vlm.checks import check_option
+from eeg_vlm.config import Config
 from eeg_vlm.dataset.manifest import Row
 from eeg_vlm.reasoning.cot import COT_VARIANTS
 
@@ -21,7 +22,7 @@ LINK_MODES: tuple[str, ...] = ("hard", "copy")
 
 
 @dataclass
-class BuildConfig:
+class BuildConfig(Config):
     """Settings of one ``build-data`` run.
 
     Attributes
@@ -49,15 +50,25 @@ class BuildConfig:
         Processes measuring the records' signals (one record each); 1 = in this process.
     """
 
-    manifest: Path
-    out_dir: Path = Path("sleep_data")
-    cot: str = "stagewise"
-    rationales: Path | None = None
-    train_split: tuple[str, ...] = ("train",)
-    eval_split: tuple[str, ...] = ("test",)
-    eeg_channel: str | None = None
-    link: str = "hard"
-    workers: int = 1
+    manifest: Path = field(metadata={"help": "manifest.csv (images, signals/ and convert.json beside it)"})
+    out_dir: Path = field(default=Path("sleep_data"), metadata={"help": "output folder"})
+    cot: str = field(default="stagewise", metadata={
+        "help": "training answers: stage-wise chain-of-thought, one paragraph, or the stage only",
+        "choices": COT_VARIANTS})
+    rationales: Path | None = field(default=None, metadata={
+        "help": 'JSON lines {"sample_id", "text"} replacing the generated answers'})
+    train_split: tuple[str, ...] = field(default=("train",), metadata={
+        "help": "split value(s) of the training rows (or comma-separated); 'rest' = all split rows not in "
+                "--eval-split; 'none' = no training file", "metavar": "SPLIT"})
+    eval_split: tuple[str, ...] = field(default=("test",), metadata={
+        "help": "split value(s) of the evaluation rows; 'all' = every row; 'none' = no eval file",
+        "metavar": "SPLIT"})
+    eeg_channel: str | None = field(default=None, metadata={
+        "help": "EEG channel the rationales measure; none: the first EEG-like channel"})
+    link: str = field(default="hard", metadata={
+        "help": "'hard' links images into the image folders (copies across file systems) or 'copy's them",
+        "choices": LINK_MODES})
+    workers: int = field(default=1, metadata={"help": "processes measuring the signals, one record each"})
 
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)

@@ -264,23 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write eeg_ft.json (training conversations with chain-of-thought answers) and "
         "eeg_eval.jsonl (questions) with their image folders from a manifest split.",
     )
-    ap.add_argument("--manifest", required=True, help="manifest.csv (images, signals/ and convert.json beside it)")
-    ap.add_argument("--out-dir", default="sleep_data", help="output folder (default: %(default)s)")
-    ap.add_argument("--cot", choices=cot.COT_VARIANTS, default="stagewise",
-                    help="training answers: stage-wise chain-of-thought, one paragraph, or the stage only "
-                    "(default: %(default)s)")
-    ap.add_argument("--rationales", default=None,
-                    help="JSON lines {\"sample_id\", \"text\"} replacing the generated answers")
-    ap.add_argument("--train-split", default="train",
-                    help="split value(s) of the training rows, comma-separated; 'rest' = all split rows not "
-                    "in --eval-split; 'none' = no training file (default: %(default)s)")
-    ap.add_argument("--eval-split", default="test",
-                    help="split value(s) of the evaluation rows; 'all' = every row; 'none' = no eval file "
-                    "(default: %(default)s)")
-    ap.add_argument("--eeg-channel", default=None, help="EEG channel the rationales measure (default: the first EEG)")
-    ap.add_argument("--copy", action="store_true", help="copy images instead of hard-linking them")
-    ap.add_argument("--workers", type=int, default=1,
-                    help="processes measuring the signals, one record each (default: %(default)s)")
+    BuildConfig.add_arguments(ap)
+    ap.add_argument("--copy", dest="link", action="store_const", const="copy", help="the same as --link copy")
     add_verbosity(ap, "progress")
     return ap
 
@@ -290,11 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args)
     try:
-        config = BuildConfig(
-            manifest=Path(args.manifest), out_dir=Path(args.out_dir), cot=args.cot,
-            rationales=Path(args.rationales) if args.rationales else None, train_split=(args.train_split,),
-            eval_split=(args.eval_split,), eeg_channel=args.eeg_channel, link="copy" if args.copy else "hard", workers=args.workers,
-        )
+        config = BuildConfig.from_args(args)
         logger.info("build-data settings: %s", config)
         res = build_data(config)
     except (ValueError, FileNotFoundError) as exc:
