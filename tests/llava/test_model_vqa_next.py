@@ -15,9 +15,13 @@ from llava.eeg_features import write_sidecar
 from llava.eval.model_vqa import Session, eval_model, parse_args
 
 STAGES = ["W", "N1", "N2", "N3", "REM"]
-# different grids and tile counts (3 or 4); fusion 'raw' (slot 2 = one feature token) keeps two
-# tiled slots of up to 2,376 tokens each within the tiny base's 4,096
-SIZES = [(672, 336), (336, 1008), (336, 336), (1008, 336), (400, 200)]
+# in tiles of the tiny base's tower (T px): different grids and tile counts (3 or 4); fusion
+# 'raw' (slot 2 = one feature token) keeps two tiled slots within the tiny base's 4,096 tokens
+SHAPES = [(2, 1), (1, 3), (1, 1), (3, 1), (1.2, 0.6)]
+
+
+def tile_px(base: Path) -> int:
+    return int(json.loads((base / "clip_vision_tower" / "config.json").read_text())["image_size"])
 
 
 @pytest.fixture(scope="module")
@@ -30,22 +34,28 @@ def session(tiny_next):
     return Session(tokenizer, model, processor, "tiny-next", "raw")
 
 
+@pytest.fixture(scope="module")
+def sizes(tiny_next):
+    tile = tile_px(tiny_next("mistral"))
+    return [(int(w * tile), int(h * tile)) for w, h in SHAPES]
+
+
 @pytest.fixture
-def data(tmp_path):
+def data(tmp_path, sizes):
     rng = np.random.default_rng(0)
     images = tmp_path / "images"
     images.mkdir()
     qfile = tmp_path / "eeg_eval.jsonl"
     ids = []
     with qfile.open("w") as fh:
-        for i, size in enumerate(SIZES):
+        for i, size in enumerate(sizes):
             sid, rel = f"R1/{i:06d}", f"{i}.png"
             Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(images / rel)
             fh.write(json.dumps({"question_id": sid, "sample_id": sid, "image": [rel, rel],
                                  "text": "Which sleep stage is this epoch?", "stage": STAGES[i]}) + "\n")
             ids.append(sid)
     feats = tmp_path / "eval_high_level_features.npy"
-    np.save(feats, rng.standard_normal((len(SIZES), 1, 64)).astype(np.float32))
+    np.save(feats, rng.standard_normal((len(sizes), 1, 64)).astype(np.float32))
     write_sidecar(feats, ids)
     return {"questions": qfile, "images": images}
 
@@ -60,12 +70,12 @@ def lines(path):
     return [json.loads(x) for x in Path(path).read_text().splitlines()]
 
 
-def test_label_scoring_batches_of_different_tile_counts_match_one_by_one(session, data, tmp_path):
+def test_label_scoring_batches_of_different_tile_counts_match_one_by_one(session, data, sizes, tmp_path):
     from llava.model.anyres import AnyresGeometry
 
-    cfg = session.model.config
-    geometry = AnyresGeometry.from_config(cfg, 336, 14)
-    assert {geometry.num_tiles(size) for size in SIZES} == {3, 4}
+    tower = session.model.get_vision_tower().config
+    geometry = AnyresGeometry.from_config(session.model.config, int(tower.image_size), int(tower.patch_size))
+    assert {geometry.num_tiles(size) for size in sizes} == {3, 4}
     score = ("--score-labels", ",".join(STAGES))
     eval_model(args(data, tmp_path / "batched.jsonl", *score, "--batch-size", "5"), session)
     eval_model(args(data, tmp_path / "single.jsonl", *score, "--batch-size", "1"), session)

@@ -314,9 +314,10 @@ def test_next_anyres_items_batch_and_train_a_step(tiny_next, tmp_path):
     from llava.train.train import _anyres_geometry
 
     base = tiny_next("mistral")
+    tile = int(json.loads((base / "clip_vision_tower" / "config.json").read_text())["image_size"])
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)
-    sizes = [(672, 336), (336, 500), (400, 400)]
+    sizes = [(2 * tile, tile), (tile, int(1.5 * tile)), (int(1.2 * tile), int(1.2 * tile))]
     samples = []
     for i, size in enumerate(sizes):
         Image.new("RGB", size, (40 * i, 90, 160)).save(root / "images" / f"e{i}.png")
@@ -339,7 +340,7 @@ def test_next_anyres_items_batch_and_train_a_step(tiny_next, tmp_path):
     ds = LazySupervisedDataset(options, tok, processor)
     items = [ds[i] for i in range(4)]
     for it, size in zip(items, sizes):
-        assert it["image"].shape == (geometry.num_tiles(size), 3, 336, 336) and it["image_size"] == size
+        assert it["image"].shape == (geometry.num_tiles(size), 3, tile, tile) and it["image_size"] == size
     batch = DataCollatorForSupervisedDataset(tok)(items)
     assert isinstance(batch["images"], list) and batch["image_sizes"][:3] == sizes
     model.train()
