@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 from collections import defaultdict
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from eeg_vlm.dataset.manifest import Row
+from eeg_vlm.pool import process_pool
 from eeg_vlm.reasoning import cot
 from eeg_vlm.reasoning.build_config import BuildConfig
 from eeg_vlm.reasoning.detectors import describe_epochs
@@ -136,8 +135,7 @@ def generated_answers(rows: Sequence[Row], train: Sequence[Row], config: BuildCo
         for task in tasks:
             answers.update(_record_answers(task))
     else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(config.workers, len(tasks)), mp_context=ctx) as pool:
+        with process_pool(min(config.workers, len(tasks))) as pool:  # workers exit if this process dies
             for part in pool.map(_record_answers, tasks):
                 answers.update(part)
     flagged = flagged_epochs(meta)
