@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from ..utils import check_option
 from .configuration_llava import MERGE_TYPES
 
 logger = logging.getLogger(__name__)
@@ -140,9 +141,7 @@ def unpadded_shape(rows: int, cols: int, image_size: Size) -> tuple[int, int]:
 
 def image_token_count(image_size: Size, pinpoints: Sequence[Size], tile: int, side: int, merge_type: str) -> int:
     """Visual tokens of one anyres image (see the module docstring for the three formulas)."""
-    if merge_type not in MERGE_TYPES:
-        raise ValueError(f"anyres: invalid value for 'mm_patch_merge_type'. Allowed values are "
-                         f"{', '.join(map(repr, MERGE_TYPES))}, but got {merge_type!r} instead")
+    check_option("mm_patch_merge_type", merge_type, MERGE_TYPES, where="anyres")
     cols, rows = grid_shape(image_size, pinpoints, tile)
     if merge_type != "spatial_unpad":
         return (1 + cols * rows) * side * side

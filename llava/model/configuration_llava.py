@@ -49,9 +49,9 @@ ASPECT_RATIOS = ("pad", "square", "anyres")
 
 
 def _allowed(name: str, value: Any, allowed: tuple, where: str) -> None:
-    if value not in allowed:
-        raise ValueError(f"{where}: invalid value for {name!r}. Allowed values are "
-                         f"{', '.join(map(repr, allowed))}, but got {value!r} instead")
+    from ..utils import check_option
+
+    check_option(name, value, allowed, where=where)
 
 
 @dataclass

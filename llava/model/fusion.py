@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from ..constants import EEG_FUSION_MODES
+from ..utils import check_option
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +57,7 @@ class EEGFusion:
     context: int = 0  # eeg_context K: feature rows of epochs t-K .. t+K
 
     def __post_init__(self) -> None:
-        if self.mode not in EEG_FUSION_MODES:
-            raise ValueError(f"config: invalid value for 'eeg_fusion'. Allowed values are "
-                             f"{', '.join(map(repr, EEG_FUSION_MODES))}, but got {self.mode!r} instead")
+        check_option("eeg_fusion", self.mode, EEG_FUSION_MODES, where="config")
         if isinstance(self.context, bool) or not isinstance(self.context, int) or self.context < 0:
             raise ValueError(f"config: 'eeg_context' must be an integer >= 0, got {self.context!r}")
 

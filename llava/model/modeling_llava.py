@@ -40,6 +40,7 @@ from transformers.models.llama.modeling_llama import LlamaPreTrainedModel
 
 from ..constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from .anyres import AnyresGeometry, image_sizes_list
+from ..utils import check_option
 from .configuration_llava import LlavaConfig
 from .fusion import EEGFusion
 from .multimodal_encoder.builder import build_vision_tower
@@ -89,8 +90,8 @@ def build_vision_projector(config: Any, **kwargs: Any) -> nn.Module:
             raise ValueError(f"projector 'identity': mm_hidden_size {d_in} differs from hidden_size {d_out}; "
                              "use 'linear' or 'mlp2x_gelu'")
         return nn.Identity()
-    raise ValueError(f"projector: invalid value for 'mm_projector_type'. Allowed values are "
-                     f"{', '.join(map(repr, projector_types()))}, but got {kind!r} instead")
+    check_option("mm_projector_type", kind, projector_types(), where="projector")
+    raise AssertionError(f"projector type {kind!r} is listed but not built")  # pragma: no cover
 
 
 # -- 2. splice -----------------------------------------------------------------------------
@@ -140,9 +141,7 @@ def splice_visual_tokens(input_ids: torch.LongTensor, attention_mask: torch.Tens
 def _pad_batch(embeds: list[torch.Tensor], labels: list[torch.Tensor], side: str
                ) -> tuple[torch.Tensor, torch.LongTensor, torch.Tensor, torch.LongTensor]:
     """Pad per-sample (L_i, hidden) embeddings to (B, L, hidden), with labels, mask and positions."""
-    if side not in ("right", "left"):
-        raise ValueError(f"config: invalid value for 'tokenizer_padding_side'. Allowed values are 'right', "
-                         f"'left', but got {side!r} instead")
+    check_option("tokenizer_padding_side", side, ("right", "left"), where="config")
     batch, longest, ref = len(embeds), max(e.shape[0] for e in embeds), embeds[0]
     out = ref.new_zeros((batch, longest, ref.shape[-1]))
     labels_out = torch.full((batch, longest), IGNORE_INDEX, dtype=labels[0].dtype, device=ref.device)

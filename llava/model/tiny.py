@@ -41,6 +41,8 @@ from typing import Any
 
 import torch
 
+from ..utils import check_option
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["TinySpec", "build_tiny_base", "train_tiny_tokenizer", "train_tiny_llama3_tokenizer", "TOKENIZER_TEXT",
@@ -114,9 +116,7 @@ class TinySpec:
 
 
     def __post_init__(self) -> None:
-        if self.language_model not in LANGUAGE_MODELS:
-            raise ValueError(f"TinySpec: invalid value for 'language_model'. Allowed values are "
-                             f"{', '.join(map(repr, LANGUAGE_MODELS))}, but got {self.language_model!r} instead")
+        check_option("language_model", self.language_model, LANGUAGE_MODELS, where="TinySpec")
         if self.clip_hidden_size % self.clip_heads:
             raise ValueError(f"TinySpec: clip_hidden_size {self.clip_hidden_size} is not a multiple of "
                              f"clip_heads {self.clip_heads}")

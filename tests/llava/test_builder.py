@@ -53,7 +53,7 @@ def test_base_loads_as_llava_config_without_autoconfig(tiny_base):
 
 
 def test_llava_config_rejects_bad_options():
-    with pytest.raises(ValueError, match=r"invalid value for 'eeg_fusion'.*'none', 'raw', 'add'.*'sum'"):
+    with pytest.raises(ValueError, match=r"invalid value for the 'eeg_fusion' parameter.*'none', 'raw', 'add'.*'sum'"):
         LlavaConfig(hidden_size=64, num_attention_heads=4, eeg_fusion="sum")
     with pytest.raises(ValueError, match=r"'mm_vision_select_feature'.*'patch', 'cls_patch'.*'cls'"):
         LlavaConfig(hidden_size=64, num_attention_heads=4, mm_vision_select_feature="cls")

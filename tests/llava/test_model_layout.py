@@ -87,7 +87,7 @@ def test_config_checks_feature_width_against_mm_hidden_size():
 @pytest.mark.parametrize("field,value", [("eeg_fusion", "concat"), ("mm_patch_merge_type", "unpad"),
                                          ("image_aspect_ratio", "crop"), ("mm_vision_select_feature", "cls")])
 def test_config_rejects_values_naming_the_allowed_set(field, value):
-    with pytest.raises(ValueError, match=rf"LlavaConfig: invalid value for '{field}'. Allowed values are .*{value!r}"):
+    with pytest.raises(ValueError, match=rf"LlavaConfig: invalid value for the '{field}' parameter. Allowed values are .*{value!r}"):
         LlavaConfig(**{field: value})
 
 

@@ -114,5 +114,5 @@ def test_spec_rejects_unknown_language_model():
 
     from llava.model.tiny import TinySpec
 
-    with pytest.raises(ValueError, match=r"TinySpec: invalid value for 'language_model'.*'gpt2'"):
+    with pytest.raises(ValueError, match=r"TinySpec: invalid value for the 'language_model' parameter.*'gpt2'"):
         TinySpec(language_model="gpt2")

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from transformers import AutoImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
+from ...utils import check_option
 from ..configuration_llava import SELECT_FEATURES
 
 logger = logging.getLogger(__name__)
@@ -43,10 +44,7 @@ class CLIPVisionTower(nn.Module):
     def __init__(self, vision_tower: str, select_layer: int = -2, select_feature: str = "patch",
                  delay_load: bool = False) -> None:
         super().__init__()
-        if select_feature not in SELECT_FEATURES:
-            raise ValueError(
-                f"vision tower {vision_tower!r}: invalid value for 'mm_vision_select_feature'. "
-                f"Allowed values are {', '.join(map(repr, SELECT_FEATURES))}, but got {select_feature!r} instead")
+        check_option("mm_vision_select_feature", select_feature, SELECT_FEATURES, where=f"vision tower {vision_tower!r}")
         self.vision_tower_name = str(vision_tower)
         self.select_layer = int(select_layer)
         self.select_feature = select_feature
