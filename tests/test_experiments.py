@@ -126,3 +126,28 @@ def test_a_rerun_step_invalidates_what_depends_on_it(tmp_path):
     evaluate.marker.write_text(json.dumps({"argv": evaluate.argv}))  # evaluated before, by an older model
     assert run_steps([train, evaluate]) == {"run": 2, "skipped": 0}
     assert answers.read_text() == "new\n"
+
+
+@pytest.mark.slow
+def test_tiny_grid_subset_runs_and_an_interrupted_cell_finishes_with_the_same_table(tmp_path):
+    """Three cells (one per kind) of the CPU profile on 4 short synthetic nights, 4 LoRA steps each."""
+    args = [sys.executable, "-m", "eeg_vlm", "experiment", "ablation", "--out", str(tmp_path),
+            "--cells", "none-none,add-none-resnet18_1024,zero-shot", "--subjects", "4", "--hours", "0.4",
+            "--max-steps", "4"]
+    first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    table = (tmp_path / "ablation.md").read_text()
+    assert "tiny model on synthetic data" in table
+    for row in ("none-none", "add-none-resnet18_1024", "zero-shot (untuned base)", "published"):
+        assert row in table, row
+    cell = tmp_path / "cells" / "add-none-resnet18_1024"
+    assert json.loads((cell / "cell.json").read_text())["cell"]["fusion"] == "add"
+    # interrupted during the cell: its training never finished, its answers are half written
+    (cell / ".done" / "train.json").unlink()
+    lines = (cell / "answers.jsonl").read_text().splitlines(keepends=True)
+    (cell / "answers.jsonl").write_text("".join(lines[: len(lines) // 2]))
+    (tmp_path / ".done" / "report.json").unlink()
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "none-none: LoRA fine-tuning: done, skipped" in again.stdout
+    assert (tmp_path / "ablation.md").read_text() == table

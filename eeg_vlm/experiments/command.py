@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0, help="seed of data, splits and training (default: 0)")
         p.add_argument("--subjects", type=int, default=5, help="synthetic subjects without --manifest (default: 5)")
         p.add_argument("--hours", type=float, default=0.5, help="hours per synthetic night (default: 0.5)")
+        p.add_argument("--max-steps", type=int, default=None,
+                       help="LoRA steps per cell (tiny profile default: 30, chain-of-thought cells 6)")
         p.add_argument("--dry-run", action="store_true", help="print every command, run nothing")
         p.add_argument("--subprocess", action="store_true", help="run every step as its own process")
         from eeg_vlm.cli import add_verbosity
@@ -102,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out.resolve()
     try:
         profile = get_profile(args.profile, out, args.base_model)
+        if args.max_steps is not None:
+            from dataclasses import replace
+
+            profile = replace(profile, max_steps=args.max_steps, cot_max_steps=args.max_steps)
         steps: list[Step] = []
         manifest = args.manifest.resolve() if getattr(args, "manifest", None) else None
         if args.experiment == "robustness":
