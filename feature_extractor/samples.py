@@ -123,10 +123,10 @@ def read_labels_csv(
         if wanted is not None and row.get("split", "") not in wanted:
             continue
         where = f"labels file {str(path)!r}, line {line}"
-        image = row.get("image") or f"{row['sample_id']}{image_suffix}"
+        image = row["image"] if "image" in header else f"{row['sample_id']}{image_suffix}"
+        full = join_inside(image_folder, image, where, "image path")
         sample_id = row.get("sample_id") or str(Path(image).with_suffix("").as_posix())
-        out.append(Sample(sample_id, join_inside(image_folder, image, where, "image path"),
-                          parse_stage(row["stage"], where), row.get("split", "")))
+        out.append(Sample(sample_id, full, parse_stage(row["stage"], where), row.get("split", "")))
     return out
 
 

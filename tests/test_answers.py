@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
 from eeg_vlm.evaluation.answers import parse_answer, stage_mentions
@@ -142,16 +140,16 @@ def test_overlapping_forms_count_once():
 
 
 def test_final_line_format_of_the_training_answers_parses():
-    """The chain-of-thought module's final-line constant must round-trip through the parser."""
-    try:
-        cot = importlib.import_module("eeg_vlm.reasoning.cot")
-    except ImportError:
-        pytest.skip("eeg_vlm.reasoning.cot is not present")
-    fmt = getattr(cot, "FINAL_LINE", None)
-    if not isinstance(fmt, str):
-        pytest.skip("eeg_vlm.reasoning.cot defines no FINAL_LINE format string")
+    """The chain-of-thought module's final-line constant must round-trip through the parser.
+
+    Imported by name, so renaming or dropping ``FINAL_LINE`` fails here instead of skipping.
+    """
+    from eeg_vlm.reasoning.cot import FINAL_LINE, final_line
+
+    assert "{stage}" in FINAL_LINE
     for stage in STAGES:
-        line = fmt.format(stage=stage) if "{stage}" in fmt else fmt.format(stage)
+        line = FINAL_LINE.format(stage=stage)
+        assert final_line(stage) == line
         assert parse_answer("Some reasoning about N2 and REM.\n" + line).stage == stage
 
 
@@ -184,12 +182,9 @@ def test_concluding_clause_on_the_last_line(text, expected):
 
 def test_training_answers_parse_with_and_without_their_final_line():
     """Real rationales (eeg_vlm.reasoning.cot on measured epochs) read back as their stage."""
-    try:
-        cot = importlib.import_module("eeg_vlm.reasoning.cot")
-        detectors = importlib.import_module("eeg_vlm.reasoning.detectors")
-    except ImportError:
-        pytest.skip("eeg_vlm.reasoning.cot / eeg_vlm.reasoning.detectors are not present")
     import numpy as np
+
+    from eeg_vlm.reasoning import cot, detectors
 
     data = np.random.default_rng(0).normal(0, 30, (4, 1, 3000)).astype(np.float32)
     descs = detectors.describe_epochs(data, ["EEG Fpz-Cz"], 100.0)
