@@ -72,3 +72,20 @@ def test_build_config_cli_and_json(tmp_path):
     assert BuildConfig.from_json(tmp_path / "b.json") == cfg
     with pytest.raises(SystemExit):
         build_data_parser().parse_args([])  # --manifest is required: no default to invent
+
+
+def test_stage_config_cli_json_and_checks(tmp_path):
+    from eeg_vlm.apps.stage_config import StageConfig
+    from eeg_vlm.apps.staging import build_parser as stage_parser
+
+    args = stage_parser().parse_args(["night.edf", "--out", "o", "--vision-model", "v"])
+    assert StageConfig.from_args(args) == StageConfig(vision_model="v")
+    args = stage_parser().parse_args(["night.edf", "--out", "o", "--vision-model", "v", "--channels", "C3", "C4",
+                                      "--context", "hmm", "--explain"])
+    cfg = StageConfig.from_args(args)
+    assert cfg.channels == ("C3", "C4") and cfg.context == "hmm" and cfg.explain is True
+    assert StageConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    with pytest.raises(ValueError, match="--llava-base needs --llava"):
+        StageConfig(vision_model="v", llava_base="base")
+    with pytest.raises(ValueError, match="needs --neighbour-head"):
+        StageConfig(vision_model="v", context="neighbours")

@@ -33,33 +33,33 @@ import dataclasses
 import json
 import logging
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from eeg_vlm.cli import add_verbosity, configure_logging
-from eeg_vlm.checks import check_file, check_option
+from eeg_vlm.checks import check_file
 from eeg_vlm.apps.staging_inputs import RenderSettings, read_night, render_settings, truth_for_epochs
+from eeg_vlm.apps.stage_config import STAGE_CONTEXTS, StageConfig
 from eeg_vlm.apps.staging_models import llava_probs, vision_probs
 from ondisk import write_text_atomic
 from eeg_vlm.hypnogram.files import Hypnogram, write_hypnogram_csv, write_hypnogram_edf
 from eeg_vlm.hypnogram.statistics import SleepStatistics, format_statistics, sleep_statistics
-from eeg_vlm.imaging.render import DEFAULT_SIZE, STYLES
-from eeg_vlm.imaging.scaling import DEFAULT_UV_RANGE, SCALINGS
+from eeg_vlm.imaging.scaling import DEFAULT_UV_RANGE
 from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)
 
 #: ``--context`` choices of ``eeg-vlm stage``.
-STAGE_CONTEXTS: tuple[str, ...] = ("none", "hmm", "neighbours", "neighbours+hmm")
 
 # The steps live in eeg_vlm.apps.staging_inputs / staging_models and the sleep statistics in
 # eeg_vlm.hypnogram.statistics; their names are re-exported here for existing callers.
 __all__ = [
     "RenderSettings",
+    "STAGE_CONTEXTS",
     "SleepStatistics",
+    "StageConfig",
     "StageResult",
     "sleep_statistics",
     "format_statistics",
@@ -98,62 +98,23 @@ class StageResult:
     expert_statistics: SleepStatistics | None = None
 
 
-def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, llava: str | None = None,
-                llava_base: str | None = None, channels: Sequence[str] | None = None, style: str | None = None,
-                sfreq: float | None = None, size: int | None = None, line_width: int | None = None,
-                scaling: str | None = None, uv_range: float | None = None,
-                input_channels: Sequence[str] | None = None, source_sfreq: float | None = None, start: float = 0.0,
-                duration: float | None = None, hypnogram: str | Path | None = None,
-                batch_size: int = 32, device: str = "auto", cot_variant: str = "none",
-                score_template: str = "Sleep stage: {label}", conv_mode: str = "llava_v1",
-                context: str = "none", transitions: str | Path | None = None,
-                neighbour_head: str | Path | None = None,
-                progress: bool = False, explain: bool = False) -> StageResult:
+def stage_night(edf: str | Path, out: str | Path, config: StageConfig | None = None, *, progress: bool = False,
+                **settings) -> StageResult:
     """Stage one night (see the module docstring).
 
     Parameters
     ----------
     edf : path
-        EDF, EDF+ or BDF signal file.
-    vision_model : path
-        feature_extractor checkpoint folder or training output folder (its ``best/``).
+        The night's signal file (EDF, EDF+, BDF, or any format the readers know).
     out : path
         Output folder.
-    llava, llava_base : str, optional
-        LLaVA checkpoint (and the base a LoRA checkpoint was trained from): stage by label
-        scoring on the vision module's features instead of the vision module's own head.
-    channels, style, sfreq, size, line_width, scaling, uv_range : optional
-        Image settings when the vision model does not record them (see :func:`render_settings`);
-        a value that contradicts the recorded one is an error.
-    input_channels : sequence of str, optional
-        The recording's channels drawn in place of the trained ones (same order).
-    source_sfreq : float, optional
-        Sampling rate of formats that do not store it (DREAMS text files).
-    start, duration : float
-        Seconds from the file start where staging begins, and how long (default: to the end).
-    hypnogram : path, optional
-        Expert EDF+ hypnogram to score against (accuracy, kappa, macro-F1).
-    batch_size : int
-        Images (or questions) per forward pass.
-    device : str
-        ``'auto'``, ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
-    cot_variant, score_template, conv_mode : str
-        The question variant the LLaVA checkpoint was trained with
-        (:func:`eeg_vlm.reasoning.cot.question`), the scored answer text and the chat template.
-    context : str
-        ``'none'``: each epoch's most probable stage; ``'hmm'``: the Viterbi path through the
-        stage-transition HMM (:mod:`eeg_vlm.context.hmm`), and forward-backward posteriors
-        as the hypnodensity; ``'neighbours'``: the ±k head (:mod:`eeg_vlm.context.neighbours`)
-        on the probabilities of each epoch and its neighbours; ``'neighbours+hmm'``: both.
-    neighbour_head : path, optional
-        The head's JSON file for the ``'neighbours'`` contexts.
-    transitions : path, optional
-        Transitions file for ``'hmm'`` (default: the shipped Sleep-EDF-197 matrix).
+    config : StageConfig, optional
+        Models, image settings for checkpoints that record none, span, LLaVA label
+        scoring and night context (see its fields); default ``StageConfig(**settings)``.
     progress : bool
         Progress bars.
-    explain : bool
-        Also write feature-ablation heatmaps of every epoch into ``out/explain``
-        (:func:`eeg_vlm.explain.run.explain_night`).
+    **settings :
+        :class:`StageConfig` fields, when ``config`` is not given.
 
     Raises
     ------
@@ -172,30 +133,32 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
     from feature_extractor.checkpoint import find_checkpoint, load_model
     from feature_extractor.runtime import resolve_device
 
+    c = config if config is not None else StageConfig(**settings)
+    if config is not None and settings:
+        raise TypeError(f"stage_night: give a StageConfig or settings, not both ({', '.join(sorted(settings))})")
+    vision_model, llava, llava_base, hypnogram = c.vision_model, c.llava, c.llava_base, c.hypnogram
+    start, duration, batch_size, cot_variant = c.start, c.duration, c.batch_size, c.cot
+    context, transitions, neighbour_head = c.context, c.transitions, c.neighbour_head
+    score_template, conv_mode = c.score_template, c.conv_mode
     edf = check_file(edf, "recording file")
     out = Path(out)
-    if int(batch_size) < 1:
-        raise ValueError(f"stage: batch_size must be >= 1, got {batch_size!r}")
-    check_option("context", context, STAGE_CONTEXTS, "stage")
     if context.endswith("hmm"):  # a bad transitions file fails before any work
         load_transitions(transitions)
     head = None
     if context.startswith("neighbours"):
-        if neighbour_head is None:
-            raise ValueError(f"stage: --context {context} needs --neighbour-head (fit one with eeg-vlm neighbour-head)")
         head = load_neighbour_head(neighbour_head)
     ckpt = find_checkpoint(vision_model)
     meta = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
-    settings = render_settings(meta, ckpt, channels, style, sfreq, size, line_width, scaling, uv_range)
+    settings = render_settings(meta, ckpt, c.channels, c.style, c.sfreq, c.size, c.line_width, c.scaling, c.uv_range)
     logger.info("image settings (%s): %s", settings.source, settings)
-    dev = resolve_device(device)
+    dev = resolve_device(c.device)
     model, mconf, _ = load_model(ckpt, dev)
     if list(mconf.classes) != list(STAGES):
         raise ValueError(f"vision model {str(ckpt)!r}: classes {mconf.classes} are not the five stages {list(STAGES)}")
     if hypnogram is not None:
         check_file(hypnogram, "hypnogram file")
 
-    rec = read_night(edf, settings.channels, float(start), duration, input_channels, source_sfreq)
+    rec = read_night(edf, settings.channels, float(start), duration, c.input_channels, c.source_sfreq)
     ep = make_epochs(rec, list(settings.channels), sfreq=settings.sfreq, trim_wake=None)
     if len(ep) == 0:
         raise ValueError(f"file {str(edf)!r}: shorter than one 30-s epoch after --start {start:g} s")
@@ -238,7 +201,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         result.expert_statistics = sleep_statistics(truth, ep_length)
     title = f"{rec.record_id} ({'LLaVA label scoring' if llava else 'vision module'})"
     result.files += _figures(out, ep.epoch, stages, probs, truth, title, ep_length)
-    if explain:
+    if c.explain:
         from eeg_vlm.explain.run import explain_night
 
         result.files += explain_night(out / "explain", ids, images, ckpt, truths=truth, llava=llava,
@@ -254,6 +217,7 @@ def stage_night(edf: str | Path, vision_model: str | Path, out: str | Path, *, l
         "image_settings": dataclasses.asdict(settings), "statistics": stats.as_dict(), "scores": result.scores,
         "expert_statistics": None if result.expert_statistics is None else result.expert_statistics.as_dict(),
         "hypnogram": None if hypnogram is None else str(hypnogram),
+        "config": c.to_dict(),
     }
     write_text_atomic(out / "summary.json", json.dumps(_plain(summary), indent=2, sort_keys=True) + "\n")
     result.files.append(out / "summary.json")
@@ -294,51 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="eeg-vlm stage", description="Stage a whole night from one unlabeled EDF.")
     ap.add_argument("edf", help="signal file of one night: EDF, EDF+, BDF, or any format the readers know (ISRUC .rec, "
                     "DREAMS excerpt .txt beside its hypnogram, SHHS/MASS pairs)")
-    ap.add_argument("--vision-model", required=True,
-                    help="feature_extractor checkpoint (folder with model.safetensors + config.json, or a training "
-                         "output folder: its best/ is used)")
-    ap.add_argument("--llava", default=None, help="LLaVA checkpoint: stage by label scoring on the vision features")
-    ap.add_argument("--llava-base", default=None, help="base model a LoRA --llava checkpoint was trained from")
     ap.add_argument("--out", required=True, help="output folder (hypnogram.csv/.edf/.png, hypnodensity.png, images/)")
-    ap.add_argument("--hypnogram", default=None, help="expert EDF+ hypnogram: also score accuracy and kappa against it")
-    img = ap.add_argument_group("image settings (default: those recorded with the vision model's training images)")
-    img.add_argument("--channels", nargs="+", default=None, help="channel names or aliases, in band order (Fpz-Cz)")
-    img.add_argument("--style", choices=STYLES, default=None, help="eeg-vlm or psg-llava (eeg-vlm)")
-    img.add_argument("--sfreq", type=float, default=None, help="sampling rate of the drawn signal in Hz (100)")
-    img.add_argument("--size", type=int, default=None, help=f"image side in pixels ({DEFAULT_SIZE})")
-    img.add_argument("--line-width", type=int, default=None, help="stroke width in pixels (1)")
-    img.add_argument("--scaling", choices=SCALINGS, default=None,
-                     help="µV to pixels: minmax per epoch (the papers') or fixed gain (minmax)")
-    img.add_argument("--uv-range", type=float, default=None,
-                     help=f"fixed gain: ±this many µV fill the image ({DEFAULT_UV_RANGE:g})")
-    ap.add_argument("--input-channels", nargs="+", default=None,
-                    help="the recording's channels drawn in place of the trained ones, same order (e.g. C3-A1 "
-                         "for a model trained on Fpz-Cz)")
-    ap.add_argument("--source-sfreq", type=float, default=None,
-                    help="sampling rate in Hz of files that do not store it (DREAMS text excerpts)")
-    ap.add_argument("--start", type=float, default=0.0, help="seconds from the file start where staging begins (0)")
-    ap.add_argument("--duration", type=float, default=None, help="seconds to stage (default: to the end of the file)")
-    ap.add_argument("--batch-size", type=int, default=32, help="images or questions per forward pass (32)")
-    ap.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N' (auto)")
-    lv = ap.add_argument_group("LLaVA label scoring")
-    from eeg_vlm.reasoning.cot import COT_VARIANTS
-
-    lv.add_argument("--cot", choices=COT_VARIANTS, default="none",
-                    help="question variant the LLaVA checkpoint was trained with (none)")
-    lv.add_argument("--score-template", default="Sleep stage: {label}", help="answer text scored per stage")
-    lv.add_argument("--conv-mode", default="llava_v1", help="chat template (llava_v1)")
-    ctx = ap.add_argument_group("night context")
-    ctx.add_argument("--context", choices=STAGE_CONTEXTS, default="none",
-                     help="none: each epoch's most probable stage; hmm: Viterbi path through stage-transition "
-                          "probabilities of expert hypnograms; neighbours: the ±k head on each epoch's neighbours; "
-                          "neighbours+hmm: both (none)")
-    ctx.add_argument("--neighbour-head", default=None,
-                     help="±k head JSON for --context neighbours (fit with eeg-vlm neighbour-head)")
-    ctx.add_argument("--transitions", default=None,
-                     help="transitions file for --context hmm (default: the shipped Sleep-EDF-197 matrix; build "
-                          "one with eeg-vlm transitions)")
-    ap.add_argument("--explain", action="store_true",
-                    help="also write feature-ablation heatmaps of every epoch into OUT/explain (eeg-vlm explain)")
+    StageConfig.add_arguments(ap)
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_verbosity(ap, "each step")
     return ap
@@ -348,20 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     """``eeg-vlm stage``."""
     args = build_parser().parse_args(argv)
     configure_logging(args)
-    if args.llava_base and not args.llava:
-        print("eeg-vlm stage: error: --llava-base needs --llava", file=sys.stderr)
-        return 2
     try:
-        res = stage_night(
-            args.edf, args.vision_model, args.out, llava=args.llava, llava_base=args.llava_base,
-            channels=args.channels, style=args.style, sfreq=args.sfreq, size=args.size, line_width=args.line_width,
-            scaling=args.scaling, uv_range=args.uv_range, input_channels=args.input_channels,
-            source_sfreq=args.source_sfreq,
-            start=args.start, duration=args.duration, hypnogram=args.hypnogram, batch_size=args.batch_size,
-            device=args.device, cot_variant=args.cot, score_template=args.score_template, conv_mode=args.conv_mode,
-            context=args.context, transitions=args.transitions, neighbour_head=args.neighbour_head,
-            progress=not args.no_progress and sys.stderr.isatty(),
-            explain=args.explain)
+        config = StageConfig.from_args(args)
+        logger.info("stage settings: %s", config)
+        res = stage_night(args.edf, args.out, config, progress=not args.no_progress and sys.stderr.isatty())
     except (ValueError, FileNotFoundError) as exc:
         print(f"eeg-vlm stage: error: {exc}", file=sys.stderr)
         return 1
