@@ -16,6 +16,7 @@ Errors read ``<where>: <what> <problem>; <context>`` and name the file (and line
 """
 
 from ondisk.atomic import (
+    atomic_path,
     atomic_write,
     replace_with_link,
     save_npy_atomic,
@@ -54,7 +55,7 @@ from ondisk.records import (
 )
 
 __all__ = [
-    "atomic_write", "replace_with_link", "save_npy_atomic", "write_bytes_atomic", "write_json_atomic",
+    "atomic_path", "atomic_write", "replace_with_link", "save_npy_atomic", "write_bytes_atomic", "write_json_atomic",
     "write_text_atomic",
     "UnsafePathError", "check_relative", "join_inside",
     "TRAIN_FEATURES_NAME", "EVAL_FEATURES_NAME", "FeatureStore", "check_alignment", "default_features_path",

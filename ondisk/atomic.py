@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "atomic_write",
+    "atomic_path",
     "write_bytes_atomic",
     "write_text_atomic",
     "write_json_atomic",
@@ -64,6 +65,27 @@ def atomic_write(path: str | Path, mode: str = "w", durable: bool = True, **kwar
             fh.flush()
             if durable:
                 os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that wants a file name (e.g. pyedflib).
+
+    The writer creates the file itself (so it gets the umask's mode); on success it is
+    renamed over ``path``, on any exception removed. ``suffix`` is appended to the temporary
+    name for writers that check the extension (``".edf"``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    tmp = tmp.with_name(tmp.name + suffix)
+    try:
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

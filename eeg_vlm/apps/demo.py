@@ -183,19 +183,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_test_night(out: Path, night: str) -> None:
     """Fail loudly if the split did not put :func:`held_out_night` first in test."""
-    import csv
+    from eeg_vlm.dataset.manifest import read_manifest
 
-    with open(out / "converted" / "manifest.csv", newline="") as fh:
-        record = next(r["sample_id"].split("/")[0] for r in csv.DictReader(fh) if r["split"] == "test")
+    record = next(r.record_id for r in read_manifest(out / "converted" / "manifest.csv") if r.split == "test")
     if record != f"{night}E0":
         raise RuntimeError(f"eeg-vlm demo: first test night is {record!r}, expected {night + 'E0'!r}")
 
 
 def _print_example_rationale(path: Path) -> None:
     """Show one training answer: the reasoning a stage-wise CoT model learns to write."""
-    import json
+    from ondisk import read_ft_json
 
-    samples = json.loads(path.read_text())
+    samples = read_ft_json(path)
     sample = next((s for s in samples if s["conversations"][1]["value"].endswith("N2")), samples[0])
     answer = sample["conversations"][1]["value"].replace("\n", "\n      ")
     print(f"    example answer for {sample['id']}:\n      {answer}")
@@ -207,18 +206,18 @@ def _contact_sheet(manifest: Path, out: Path) -> None:
     The label is drawn outside the epoch images, on a sheet for people: the images the
     models see carry nothing but the waveform.
     """
-    import csv
-
     from PIL import Image, ImageDraw
 
-    from ondisk import atomic_write
+    from eeg_vlm.dataset.manifest import read_manifest
     from eeg_vlm.stages import STAGES
+    from ondisk import atomic_write, join_inside
 
     first: dict[str, str] = {}
-    with open(manifest, newline="") as fh:
-        for row in csv.DictReader(fh):
-            first.setdefault(row["stage"], row["image"])
-    tiles = [(s, Image.open(manifest.parent / first[s]).convert("L")) for s in STAGES if s in first]
+    for row in read_manifest(manifest):
+        first.setdefault(row.stage, row.image)
+    where = f"manifest {str(manifest)!r}"
+    tiles = [(s, Image.open(join_inside(manifest.parent, first[s], where, "image path")).convert("L"))
+             for s in STAGES if s in first]
     if not tiles:
         return
     w, h = tiles[0][1].size

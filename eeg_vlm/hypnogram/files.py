@@ -12,12 +12,10 @@ Both files are written atomically (a temporary file in the same folder, then ren
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as _dt
 import io
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from eeg_vlm.checks import check_file
-from ondisk import write_text_atomic
+from ondisk import atomic_path, write_text_atomic
 from eeg_vlm.stages import STAGES, to_aasm
 
 logger = logging.getLogger(__name__)
@@ -200,10 +198,8 @@ def write_hypnogram_edf(path: str | Path, hypnogram: Hypnogram, start: _dt.datet
     import pyedflib
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.edf")
     runs = stage_runs(hypnogram.onset_s, hypnogram.stages, hypnogram.epoch_length)
-    try:
+    with atomic_path(path, suffix=".edf") as tmp:
         writer = pyedflib.EdfWriter(str(tmp), 0, file_type=pyedflib.FILETYPE_EDFPLUS)
         try:
             writer.setStartdatetime(start if start is not None else _dt.datetime(1985, 1, 1))
@@ -213,10 +209,5 @@ def write_hypnogram_edf(path: str | Path, hypnogram: Hypnogram, start: _dt.datet
                 writer.writeAnnotation(onset, duration, SLEEP_EDF_LABELS[stage])
         finally:
             writer.close()
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
     logger.debug("wrote %s: %d annotations", path, len(runs))
     return path

@@ -8,14 +8,8 @@ import stat
 import numpy as np
 import pytest
 
-from ondisk.atomic import (
-    atomic_write,
-    replace_with_link,
-    save_npy_atomic,
-    write_bytes_atomic,
-    write_json_atomic,
-    write_text_atomic,
-)
+from ondisk.atomic import atomic_path, atomic_write, replace_with_link, save_npy_atomic, write_bytes_atomic
+from ondisk.atomic import write_json_atomic, write_text_atomic
 from ondisk.features import write_sidecar
 from ondisk.records import write_jsonl_atomic, write_manifest_rows
 
@@ -89,3 +83,16 @@ def test_replace_with_link_survives_source_replacement(tmp_path):
     replace_with_link(src, dst)
     write_bytes_atomic(src, b"two")
     assert dst.read_bytes() == b"one"
+
+
+def test_atomic_path_for_writers_that_want_a_name(tmp_path):
+    target = tmp_path / "h.edf"
+    with atomic_path(target, suffix=".edf") as tmp:
+        assert tmp.name.endswith(".tmp.edf") and tmp.parent == tmp_path
+        tmp.write_bytes(b"edf")
+    assert target.read_bytes() == b"edf"
+    with pytest.raises(OSError, match="disk full"):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise OSError("disk full")
+    assert target.read_bytes() == b"edf" and sorted(p.name for p in tmp_path.iterdir()) == ["h.edf"]

@@ -7,19 +7,9 @@ import json
 import pytest
 
 from ondisk.paths import PROBLEMS, UnsafePathError
-from ondisk.records import (
-    ANSWER_FIELDS,
-    MANIFEST_COLUMNS,
-    read_answers,
-    read_eval_questions,
-    read_ft_json,
-    read_jsonl,
-    read_manifest_rows,
-    read_text,
-    write_answers_line,
-    write_jsonl_atomic,
-    write_manifest_rows,
-)
+from ondisk.records import ANSWER_FIELDS, MANIFEST_COLUMNS, read_answers, read_eval_questions, read_ft_json
+from ondisk.records import read_jsonl, read_manifest_rows, read_text, write_answers_line, write_jsonl_atomic
+from ondisk.records import write_manifest_rows
 
 QUESTIONS = [{"question_id": "R/000000", "image": ["a.png", "a.png"], "text": "Stage?", "stage": "W"},
              {"question_id": "R/000001", "text": "Stage?"}]
