@@ -124,7 +124,6 @@ def stage_night(edf: str | Path, out: str | Path, config: StageConfig | None = N
         An unreadable EDF or a channel not in it (naming the file), settings that contradict
         the vision model's, a night shorter than one epoch.
     """
-    from eeg_vlm.context.hmm import night_context
     from eeg_vlm.context.neighbours import load_neighbour_head
     from eeg_vlm.context.transitions import load_transitions
     from eeg_vlm.imaging.convert import ConvertConfig, write_record
@@ -136,18 +135,15 @@ def stage_night(edf: str | Path, out: str | Path, config: StageConfig | None = N
     c = config if config is not None else StageConfig(**settings)
     if config is not None and settings:
         raise TypeError(f"stage_night: give a StageConfig or settings, not both ({', '.join(sorted(settings))})")
-    vision_model, llava, llava_base, hypnogram = c.vision_model, c.llava, c.llava_base, c.hypnogram
-    start, duration, batch_size, cot_variant = c.start, c.duration, c.batch_size, c.cot
-    context, transitions, neighbour_head = c.context, c.transitions, c.neighbour_head
-    score_template, conv_mode = c.score_template, c.conv_mode
+    llava, hypnogram, start, context = c.llava, c.hypnogram, c.start, c.context
     edf = check_file(edf, "recording file")
     out = Path(out)
     if context.endswith("hmm"):  # a bad transitions file fails before any work
-        load_transitions(transitions)
+        load_transitions(c.transitions)
     head = None
     if context.startswith("neighbours"):
-        head = load_neighbour_head(neighbour_head)
-    ckpt = find_checkpoint(vision_model)
+        head = load_neighbour_head(c.neighbour_head)
+    ckpt = find_checkpoint(c.vision_model)
     meta = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
     settings = render_settings(meta, ckpt, c.channels, c.style, c.sfreq, c.size, c.line_width, c.scaling, c.uv_range)
     logger.info("image settings (%s): %s", settings.source, settings)
@@ -158,7 +154,7 @@ def stage_night(edf: str | Path, out: str | Path, config: StageConfig | None = N
     if hypnogram is not None:
         check_file(hypnogram, "hypnogram file")
 
-    rec = read_night(edf, settings.channels, float(start), duration, c.input_channels, c.source_sfreq)
+    rec = read_night(edf, settings.channels, float(start), c.duration, c.input_channels, c.source_sfreq)
     ep = make_epochs(rec, list(settings.channels), sfreq=settings.sfreq, trim_wake=None)
     if len(ep) == 0:
         raise ValueError(f"file {str(edf)!r}: shorter than one 30-s epoch after --start {start:g} s")
@@ -168,23 +164,11 @@ def stage_night(edf: str | Path, out: str | Path, config: StageConfig | None = N
                         scaling=settings.scaling, uv_range=settings.uv_range or DEFAULT_UV_RANGE,
                         display_filter=settings.display_filter)
     rows = write_record(ep, out, cfg)
-    images = [out / r.image for r in rows]
     ids = [r.sample_id for r in rows]
     logger.info("%s: %d epochs rendered into %s", edf, len(rows), out / "images")
 
-    if llava:
-        from eeg_vlm.reasoning.cot import question
-
-        names = [Path(r.image).relative_to("images").as_posix() for r in rows]
-        probs = llava_probs(out, ckpt, ids, names, question(cot_variant, list(settings.channels)), llava,
-                             llava_base, batch_size, str(dev), score_template, conv_mode, progress)
-    else:
-        probs = vision_probs(model, mconf, images, ids, batch_size, dev, progress).astype(np.float64)
+    probs, path, trans_source = _probabilities(c, out, ckpt, (model, mconf), rows, settings, dev, head, progress)
     del model
-    if head is not None:  # the ±k head sees the module's probabilities of each epoch's neighbours
-        probs = head.predict_proba(probs / probs.sum(axis=1, keepdims=True), ids)
-    path, probs, trans_source = night_context(probs, "hmm" if context.endswith("hmm") else "none",
-                                              None if transitions is None else str(transitions))
     stages = [STAGES[int(i)] for i in path]
     ep_length = float(ep.data.shape[-1] / ep.sfreq)  # 30 s
     hyp = Hypnogram(ep.epoch, onsets, stages, probs, ep_length)
@@ -204,16 +188,16 @@ def stage_night(edf: str | Path, out: str | Path, config: StageConfig | None = N
     if c.explain:
         from eeg_vlm.explain.run import explain_night
 
-        result.files += explain_night(out / "explain", ids, images, ckpt, truths=truth, llava=llava,
-                                      llava_base=llava_base, cot=cot_variant, channels=settings.channels,
-                                      stacked=settings.style == "psg-llava", score_template=score_template,
-                                      conv_mode=conv_mode, device=str(dev), progress=progress)
+        result.files += explain_night(out / "explain", ids, [out / r.image for r in rows], ckpt, truths=truth,
+                                      llava=c.llava, llava_base=c.llava_base, cot=c.cot, channels=settings.channels,
+                                      stacked=settings.style == "psg-llava", score_template=c.score_template,
+                                      conv_mode=c.conv_mode, device=str(dev), progress=progress)
     summary = {
         "edf": str(edf), "record_id": rec.record_id, "n_epochs": len(hyp), "start_s": float(start),
         "clipped_share": clipped_share(ep.data, cfg),
-        "model": {"vision": str(ckpt), "llava": llava, "llava_base": llava_base},
+        "model": {"vision": str(ckpt), "llava": llava, "llava_base": c.llava_base},
         "context": {"mode": context, "transitions": trans_source or None,
-                    "neighbour_head": None if head is None else str(neighbour_head)},
+                    "neighbour_head": None if head is None else str(c.neighbour_head)},
         "image_settings": dataclasses.asdict(settings), "statistics": stats.as_dict(), "scores": result.scores,
         "expert_statistics": None if result.expert_statistics is None else result.expert_statistics.as_dict(),
         "hypnogram": None if hypnogram is None else str(hypnogram),
@@ -222,6 +206,29 @@ def stage_night(edf: str | Path, out: str | Path, config: StageConfig | None = N
     write_text_atomic(out / "summary.json", json.dumps(_plain(summary), indent=2, sort_keys=True) + "\n")
     result.files.append(out / "summary.json")
     return result
+
+
+def _probabilities(c: StageConfig, out: Path, ckpt: Path, vision, rows, settings: RenderSettings, dev, head,
+                   progress: bool) -> tuple[np.ndarray, np.ndarray, str]:
+    """Stage probabilities ``(N, 5)`` after the night context, the stage path and the transitions' source."""
+    from eeg_vlm.context.hmm import night_context
+
+    ids = [r.sample_id for r in rows]
+    if c.llava:
+        from eeg_vlm.reasoning.cot import question
+
+        names = [Path(r.image).relative_to("images").as_posix() for r in rows]
+        probs = llava_probs(out, ckpt, ids, names, question(c.cot, list(settings.channels)), c.llava,
+                            c.llava_base, c.batch_size, str(dev), c.score_template, c.conv_mode, progress)
+    else:
+        model, mconf = vision
+        probs = vision_probs(model, mconf, [out / r.image for r in rows], ids, c.batch_size, dev,
+                             progress).astype(np.float64)
+    if head is not None:  # the ±k head sees the module's probabilities of each epoch's neighbours
+        probs = head.predict_proba(probs / probs.sum(axis=1, keepdims=True), ids)
+    path, probs, trans_source = night_context(probs, "hmm" if c.context.endswith("hmm") else "none",
+                                              None if c.transitions is None else str(c.transitions))
+    return probs, path, trans_source
 
 
 def _scores(truth: list[str | None], stages: list[str], hypnogram: str | Path) -> dict:
