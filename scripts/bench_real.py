@@ -51,7 +51,7 @@ def convert_synthetic(work: Path, generator: str, scaling: str, args) -> Path:
     if not raw.is_dir():
         write_synthetic_dataset(raw, n_subjects=args.subjects, hours=args.hours, seed=7, generator=generator)
     out = work / f"conv_{generator}_{scaling}"
-    res = convert(raw, out, size=args.size, trim_wake=None, scaling=scaling, signals=False)
+    res = convert(raw, out, size=args.size, trim_wake_min=None, scaling=scaling, signals=False)
     rows = read_manifest(res.manifest)
     subjects = sorted({r.subject for r in rows})
     val = set(subjects[-max(1, len(subjects) // 3):])  # subject-wise: the last third validates
@@ -75,7 +75,7 @@ def add_real(work: Path, synth: Path, scaling: str, args) -> Path:
         for name in (f"excerpt{i}.txt", f"Hypnogram_excerpt{i}.txt"):
             if not (src / name).exists():
                 shutil.copy(DATA / "dreams" / name, src / name)
-        res = convert(src, both / f"real{i}", channels=[ch], size=args.size, trim_wake=None, scaling=scaling,
+        res = convert(src, both / f"real{i}", channels=[ch], size=args.size, trim_wake_min=None, scaling=scaling,
                       signals=False, overwrite=True)
         rows += [dataclasses.replace(r, image=f"real{i}/{r.image}", split="train") for r in read_manifest(res.manifest)]
     write_manifest(both / "manifest.csv", rows)
