@@ -17,17 +17,19 @@ Standard library only: this module is imported before torch and transformers.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "suggest", "check_option", "OPTIONAL_DEPENDENCIES", "MissingDependency", "require",
-    "keep_bitsandbytes_unloaded", "UsageError", "run_cli",
+    "keep_bitsandbytes_unloaded", "peft_quietly", "UsageError", "run_cli",
 ]
 
 
@@ -90,6 +92,15 @@ def keep_bitsandbytes_unloaded() -> bool:
         return sys.modules["bitsandbytes"] is None
     sys.modules["bitsandbytes"] = None  # type: ignore[assignment]
     return True
+
+
+@contextlib.contextmanager
+def peft_quietly() -> Iterator[None]:
+    """Hide the FutureWarning peft raises by reading transformers' deprecated
+    ``is_gradient_checkpointing`` (not ours to fix, and shown on every run)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 class UsageError(ValueError):

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from ..constants import DEFAULT_IM_END_TOKEN, DEFAULT_IM_START_TOKEN, DEFAULT_IMAGE_PATCH_TOKEN
+from ..utils import peft_quietly
 from .configuration_llava import LlavaConfig, LlavaMistralConfig, load_llava_config
 from .language_model.llava_mistral import LlavaMistralForCausalLM
 from .modeling_llava import LlavaLlamaForCausalLM
@@ -308,4 +309,5 @@ def _apply_lora(model: LlavaLlamaForCausalLM, ckpt: Path) -> LlavaLlamaForCausal
             raise ValueError(f"checkpoint {ckpt}: non-LoRA trainables with wrong shapes: {bad[:4]}")
         model.load_state_dict({k: v.to(own[k].dtype) for k, v in extra.items()}, strict=False)
         logger.info("loaded %d non-LoRA tensors from %s", len(extra), ckpt)
-    return PeftModel.from_pretrained(model, str(ckpt)).merge_and_unload()
+    with peft_quietly():
+        return PeftModel.from_pretrained(model, str(ckpt)).merge_and_unload()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import fields, replace
 from typing import Any
@@ -40,6 +39,7 @@ from llava.train.checkpointing import newest_checkpoint, save_config, save_lora_
 from llava.train.collator import DataCollatorForSupervisedDataset
 from llava.train.dataset import DatasetOptions, LazySupervisedDataset, prepare_data
 from llava.train.llava_trainer import LLaVATrainer
+from llava.utils import peft_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -207,8 +207,7 @@ def build_model(model_args: ModelArguments, training_args: TrainingArguments, to
         n_tower = sum("vision_tower" in t for t in targets)
         logger.info("LoRA r=%d alpha=%d on %d Linear layers (%d of them in the vision tower)", training_args.lora_r,
                     training_args.lora_alpha, len(targets), n_tower)
-        with warnings.catch_warnings():  # peft reads transformers' deprecated is_gradient_checkpointing
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        with peft_quietly():
             model = get_peft_model(model, lora_config)
 
     inner = model.get_model() if hasattr(model, "get_model") else model.get_base_model().get_model()
@@ -238,6 +237,18 @@ def _image_tokens(model: Any) -> int:
         return 0
     extra = 1 if getattr(inner.config, "mm_vision_select_feature", "patch") == "cls_patch" else 0
     return int(tower.num_patches) + extra
+
+
+def _align_special_tokens(model: Any, tokenizer: Any) -> None:
+    """The configs' pad/bos/eos ids from the tokenizer (the Trainer would do it, with a notice)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    for cfg in (inner.config, getattr(inner, "generation_config", None)):
+        if cfg is None:
+            continue
+        for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+            value = getattr(tokenizer, name, None)
+            if value is not None:
+                setattr(cfg, name, value)
 
 
 def _anyres_geometry(model: Any) -> Any:
@@ -303,6 +314,7 @@ def train(argv: Sequence[str] | None = None, attn_implementation: str | None = N
     model, image_processor = build_model(model_args, training_args, tokenizer, attn_implementation,
                                          data_args.image_aspect_ratio, pinpoints)
     base_config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
+    _align_special_tokens(model, tokenizer)
     logger.info("model: %s", _trainable_summary(model))
 
     geometry = _anyres_geometry(model)
