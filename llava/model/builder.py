@@ -292,7 +292,10 @@ def _apply_lora(model: LlavaLlamaForCausalLM, ckpt: Path) -> LlavaLlamaForCausal
     from peft import PeftModel
 
     extra = load_non_lora_trainables(ckpt)
-    if not extra:
+    if not extra and any((ckpt / f).is_file() for f in _NON_LORA_FILES):
+        logger.info("LoRA checkpoint %s trained no non-LoRA tensors (projector frozen); the base projector is kept",
+                    ckpt)
+    elif not extra:
         logger.warning("LoRA checkpoint %s has no non_lora_trainables file; the base projector is kept", ckpt)
     else:
         own = model.state_dict()
