@@ -12,7 +12,8 @@ A config is a ``@dataclass`` whose fields carry ``metadata={"help": ...}`` and w
 
 Field metadata the command line reads: ``help`` (required for a flag), ``flag`` (the
 option name; default ``--field-name``), ``type`` (a parser for one value), ``choices``,
-``metavar`` and ``cli=False`` (not on the command line).
+``metavar``, ``action="append"`` (a repeatable option) and ``cli=False`` (not on the
+command line).
 """
 
 from __future__ import annotations
@@ -145,6 +146,10 @@ def _add_option(parser, f: dataclasses.Field, hint: Any) -> None:
         base = typing.get_args(base)[0]
         default = None if default is None else list(default)
     kw["type"] = meta.get("type", base if base in (int, float, str, Path) else str)
+    if meta.get("action") == "append":  # a repeatable option, one value each time
+        kw.pop("nargs", None)
+        parser.add_argument(flag, action="append", default=None, **kw)
+        return
     if "choices" in meta:
         kw["choices"] = tuple(meta["choices"])
     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:

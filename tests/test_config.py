@@ -89,3 +89,15 @@ def test_stage_config_cli_json_and_checks(tmp_path):
         StageConfig(vision_model="v", llava_base="base")
     with pytest.raises(ValueError, match="needs --neighbour-head"):
         StageConfig(vision_model="v", context="neighbours")
+
+
+def test_report_config_repeatable_options():
+    from eeg_vlm.evaluation.report import _parser
+    from eeg_vlm.evaluation.report_config import ReportConfig
+
+    args = _parser().parse_args(["--answers", "a.jsonl", "--answers", "b.jsonl", "--out", "r", "--no-plots"])
+    cfg = ReportConfig.from_args(args)
+    assert cfg.answers == ("a.jsonl", "b.jsonl") and cfg.plots is False and cfg.n_boot == 1000
+    assert ReportConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    with pytest.raises(ValueError, match="give at least one --answers"):
+        ReportConfig(out="r")

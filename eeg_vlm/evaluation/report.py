@@ -37,8 +37,9 @@ import numpy as np
 from eeg_vlm.cli import add_verbosity, configure_logging
 from eeg_vlm.dataset.manifest import Row as ManifestRow
 from eeg_vlm.evaluation import published as pub
+from eeg_vlm.evaluation.report_config import PROTOCOLS, ReportConfig
 from eeg_vlm.evaluation.baselines import read_baseline
-from eeg_vlm.evaluation.metrics import UNPARSEABLE_POLICIES, yasa_available, yasa_predictions
+from eeg_vlm.evaluation.metrics import yasa_available, yasa_predictions
 from eeg_vlm.evaluation.runs import (EpochResult, Run, RunResult, apply_context, evaluate, load_answers, load_predictions,
                                      load_questions, manifest_index, parse_settings, place, truth_stage)
 from eeg_vlm.evaluation.tables import (Table, fmt, table_ablation, table_ci, table_eegvlm, table_per_night,
@@ -51,9 +52,9 @@ logger = logging.getLogger(__name__)
 # The loaders, scores and tables live in eeg_vlm.evaluation.runs / .tables; they are
 # re-exported here because ``eeg_vlm.evaluation.report`` is where users have imported them.
 __all__ = ["EpochResult", "Run", "RunResult", "Table", "load_questions", "load_answers", "load_predictions",
-           "parse_settings", "apply_context", "evaluate", "write_report", "main", "PROTOCOLS"]
+           "parse_settings", "apply_context", "evaluate", "write_report", "run_report", "ReportConfig", "main",
+           "PROTOCOLS"]
 
-PROTOCOLS: tuple[str, ...] = (pub.PROTOCOL_SUBJECT, pub.PROTOCOL_EPOCH)
 _EPOCH_S = 30.0
 
 
@@ -228,40 +229,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Score answers.jsonl files and classifier predictions (pooled, per night, subject-bootstrap "
                     "intervals), write the EEG-VLM / PSG-LLaVA tables with the published rows beside ours "
                     "(Markdown, CSV, LaTeX), and draw confusion matrices, hypnograms, F1 bars, hypnodensities.")
-    p.add_argument("--answers", action="append", default=[], metavar="A.jsonl", help="answers.jsonl (repeatable)")
-    p.add_argument("--predictions", action="append", default=[], metavar="P.csv",
-                   help="classifier predictions CSV: sample_id, stage, pred[, prob_W ...] (repeatable)")
-    p.add_argument("--baseline", action="append", default=[], metavar="DIR",
-                   help="'eeg-vlm baseline' output folder: a PSG-LLaVA Table 1 row, labelled with its group (repeatable)")
-    p.add_argument("--questions", help="eeg_eval.jsonl: ground truth joined on question_id")
-    p.add_argument("--manifest", help="manifest.csv: subject and night of each sample; protocol check")
-    p.add_argument("--names", nargs="+", help="one name per run: answers files first, then predictions, baselines, then YASA")
-    p.add_argument("--ablation", action="append", default=[], metavar="fusion=add,cot=stagewise",
-                   help="settings per run, in run order (repeat once per run; '-' for none); "
-                        "default: read from run names of that form")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--protocol", choices=PROTOCOLS, help="how the test set was split (default: inferred "
-                   "from --manifest splits, else 'not stated')")
-    p.add_argument("--dataset", help="dataset name for the tables (default: the manifest's, else 'this dataset')")
-    p.add_argument("--unparseable", choices=UNPARSEABLE_POLICIES, default="wrong",
-                   help="score unparseable answers as wrong (default) or leave them out")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates over subjects (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--yasa", action="store_true", help="add YASA's classifier as a run (needs --manifest and "
-                   "the optional yasa package)")
-    p.add_argument("--max-nights", type=int, default=10, help="hypnograms per run (default 10 nights)")
-    p.add_argument("--no-plots", action="store_true", help="tables only")
-    p.add_argument("--context", choices=("none", "hmm"), default="none",
-                   help="hmm: decode each night of every run by Viterbi through stage-transition probabilities "
-                        "(needs per-epoch probabilities: label scoring answers or prob_* columns) (none)")
-    p.add_argument("--transitions", default=None,
-                   help="transitions file for --context hmm (default: the shipped Sleep-EDF-197 matrix)")
+    ReportConfig.add_arguments(p)
     add_verbosity(p, "progress")
     return p
 
 
 
-def _load_runs(args: argparse.Namespace, questions: dict[str, dict] | None,
+def _load_runs(args: ReportConfig, questions: dict[str, dict] | None,
                manifest: dict[str, ManifestRow] | None) -> list[Run]:
     """The runs the command line names, in order: answers, predictions, then YASA."""
     runs: list[Run] = []
@@ -302,28 +276,35 @@ def _load_runs(args: argparse.Namespace, questions: dict[str, dict] | None,
     return runs
 
 
+def run_report(config: ReportConfig) -> list[RunResult]:
+    """Load, score and write the runs ``config`` names (see the module docstring); returns the scores."""
+    questions = load_questions(config.questions) if config.questions else None
+    manifest = manifest_index(config.manifest) if config.manifest else None
+    runs = _load_runs(config, questions, manifest)
+    runs = [apply_context(r, config.context, config.transitions) for r in runs]
+    protocol = _check_protocol(config.protocol, manifest, runs, config.manifest)
+    dataset = config.dataset
+    if not dataset and manifest:
+        names = sorted({row.dataset for row in manifest.values()} - {""})
+        dataset = names[0] if len(names) == 1 else None
+    dataset = dataset or "this dataset"
+    results = [evaluate(r, config.unparseable, config.n_boot, config.seed) for r in runs]
+    write_report(results, config.out, dataset, protocol, config.n_boot, config.seed, config.unparseable,
+                 plots=config.plots, max_nights=config.max_nights)
+    return results
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args)
-    logger.info("report settings: %s", vars(args))
-    if not args.answers and not args.predictions and not args.baseline and not args.yasa:
-        print("eeg-vlm report: give at least one --answers or --predictions file, --baseline folder or --yasa",
-              file=sys.stderr)
-        return 2
     try:
-        questions = load_questions(args.questions) if args.questions else None
-        manifest = manifest_index(args.manifest) if args.manifest else None
-        runs = _load_runs(args, questions, manifest)
-        runs = [apply_context(r, args.context, args.transitions) for r in runs]
-        protocol = _check_protocol(args.protocol, manifest, runs, args.manifest)
-        dataset = args.dataset
-        if not dataset and manifest:
-            names = sorted({row.dataset for row in manifest.values()} - {""})
-            dataset = names[0] if len(names) == 1 else None
-        dataset = dataset or "this dataset"
-        results = [evaluate(r, args.unparseable, args.n_boot, args.seed) for r in runs]
-        write_report(results, args.out, dataset, protocol, args.n_boot, args.seed, args.unparseable,
-                     plots=not args.no_plots, max_nights=args.max_nights)
+        config = ReportConfig.from_args(args)
+    except ValueError as exc:
+        print(f"eeg-vlm {exc}", file=sys.stderr)
+        return 2
+    logger.info("report settings: %s", config)
+    try:
+        results = run_report(config)
     except (ValueError, FileNotFoundError, ImportError) as exc:
         print(f"eeg-vlm report: {exc}", file=sys.stderr)
         return 2
@@ -331,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         s = r.pooled
         print(f"{r.run.name}: acc {fmt(s.accuracy)} MF1 {fmt(s.macro_f1)} kappa {fmt(s.kappa)} "
               f"({s.n} epochs, {s.n_unparseable} unparseable)")
-    print(f"report written to {args.out}/report.md")
+    print(f"report written to {config.out}/report.md")
     return 0
 
 
