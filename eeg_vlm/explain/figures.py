@@ -75,7 +75,7 @@ def stage_grid_figure(means: Mapping[str, tuple[np.ndarray, np.ndarray, int]], p
     no sample are left out.
     """
     stages = [s for s in means if means[s][2] > 0]
-    fig = _figure(2.2 * max(1, len(stages)), 2.6)
+    fig = _figure(2.2 * max(3, len(stages)), 2.6)  # room for the title with few stages
     axes = np.atleast_1d(fig.subplots(1, max(1, len(stages))))
     for ax, stage in zip(axes, stages):
         image, mean, n = means[stage]
