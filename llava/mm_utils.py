@@ -101,7 +101,13 @@ def process_anyres_image(image: Image.Image, image_processor: Any, grid_pinpoint
     centred on a black canvas of that size and cut into S x S tiles, row by row. Every view
     then goes through the processor (normalisation). Same pixels as upstream LLaVA-NeXT.
     """
-    from llava.model.anyres import parse_grid_pinpoints, resized_size, select_best_resolution
+    from llava.model.anyres import (
+        paste_offset,
+        parse_grid_pinpoints,
+        resized_size,
+        select_best_resolution,
+        tile_boxes,
+    )
 
     tile, width = _processor_size(image_processor)
     if tile != width:
@@ -110,10 +116,8 @@ def process_anyres_image(image: Image.Image, image_processor: Any, grid_pinpoint
     target = select_best_resolution(image.size, parse_grid_pinpoints(grid_pinpoints, tile))
     new_size = resized_size(image.size, target)
     canvas = Image.new("RGB", target, (0, 0, 0))
-    canvas.paste(image.resize(new_size, Image.Resampling.BICUBIC),
-                 ((target[0] - new_size[0]) // 2, (target[1] - new_size[1]) // 2))
-    tiles = [canvas.crop((x, y, x + tile, y + tile)) for y in range(0, target[1], tile)
-             for x in range(0, target[0], tile)]
+    canvas.paste(image.resize(new_size, Image.Resampling.BICUBIC), paste_offset(new_size, target))
+    tiles = [canvas.crop(box) for box in tile_boxes(target, tile)]
     views = [image.resize((tile, tile), Image.Resampling.BICUBIC)] + tiles
     out = image_processor(views, return_tensors="pt")["pixel_values"]
     return torch.stack([torch.as_tensor(x) for x in out]) if isinstance(out, (list, tuple)) else out
