@@ -37,6 +37,7 @@ from feature_extractor.cli_args import add_verbosity, configure_logging
 from feature_extractor.samples import data_kind, read_data_file, read_sample_ids
 from ondisk import (EVAL_FEATURES_NAME, TRAIN_FEATURES_NAME, FeatureStore, default_features_path, sidecar_path,
                     write_json_atomic, write_sidecar)
+from ondisk.features import sibling_path
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +60,6 @@ def default_output(data_file: str | Path, split: str | None = None) -> Path:
     kind = data_kind(data_file)
     train = kind == "json" or (kind == "csv" and split == "train")
     return default_features_path(data_file, "train" if train else "eval")
-
-
-def _stem_path(out: Path, suffix: str) -> Path:
-    stem = out.name[: -len(".npy")] if out.name.endswith(".npy") else out.name
-    return out.with_name(stem + suffix)
 
 
 def _fingerprint(sample_ids: list[str], images: list[str], checkpoint: Path, extra: dict) -> str:
@@ -124,7 +120,7 @@ def extract_features(
     ids = [s.sample_id for s in samples]
     out = Path(out) if out is not None else default_output(data_file, split)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial, progress_file = _stem_path(out, ".partial.npy"), _stem_path(out, ".progress.json")
+    partial, progress_file = sibling_path(out, ".partial.npy"), sibling_path(out, ".progress.json")
 
     ckpt = find_checkpoint(checkpoint)
     dev = resolve_device(device)

@@ -28,6 +28,7 @@ __all__ = [
     "EVAL_FEATURES_NAME",
     "FEATURES_DTYPE",
     "default_features_path",
+    "sibling_path",
     "sidecar_path",
     "write_ids_file",
     "write_sidecar",
@@ -55,11 +56,16 @@ def default_features_path(data_path: str | Path, kind: str) -> Path:
     return Path(data_path).resolve().parent / name
 
 
-def sidecar_path(features_path: str | Path) -> Path:
-    """``x/name.npy`` -> ``x/name.ids.json``."""
+def sibling_path(features_path: str | Path, suffix: str) -> Path:
+    """``x/name.npy`` -> ``x/name<suffix>`` (the sidecar, a partial file, a progress file)."""
     p = Path(features_path)
     stem = p.name[: -len(".npy")] if p.name.endswith(".npy") else p.name
-    return p.with_name(stem + ".ids.json")
+    return p.with_name(stem + suffix)
+
+
+def sidecar_path(features_path: str | Path) -> Path:
+    """``x/name.npy`` -> ``x/name.ids.json``."""
+    return sibling_path(features_path, ".ids.json")
 
 
 def write_ids_file(path: str | Path, sample_ids: Sequence[str]) -> Path:
