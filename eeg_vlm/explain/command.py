@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from ondisk import join_inside
     from eeg_vlm.cli import configure_logging
     from eeg_vlm.dataset.manifest import read_manifest
-    from eeg_vlm.explain.models import load_vision, vision_probs_fn, vlm_probs_fn
+    from eeg_vlm.explain.models import model_probs_fn
 
     args = build_parser().parse_args(argv)
     configure_logging(args)
@@ -97,15 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"manifest {str(manifest)!r}: no epochs in split {args.split!r}")
         names, stacked = _convert_channels(manifest)
         channels = names if stacked else None
-        if args.llava:
-            from eeg_vlm.reasoning.cot import question
-
-            probs_fn = vlm_probs_fn(args.llava, args.llava_base, args.vision_model, question(args.cot, names),
-                                    args.score_template, args.conv_mode, args.device)
-            name = "VLM (label scoring)"
-        else:
-            model, transform, dev = load_vision(args.vision_model, args.device)
-            probs_fn, name = vision_probs_fn(model, transform, dev), "vision module"
+        probs_fn, name = model_probs_fn(args.vision_model, args.llava, args.llava_base, args.cot,
+                                        names or ["Fpz-Cz"], args.score_template, args.conv_mode, args.device)
         images = [join_inside(manifest.parent, r.image, f"manifest {str(manifest)!r}", "image path") for r in rows]
         result = explain_epochs(probs_fn, [r.sample_id for r in rows], images, [r.stage for r in rows], args.out,
                                 cfg, channels, name, args.progress)

@@ -27,7 +27,7 @@ from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["vision_probs_fn", "load_vision", "vlm_probs_fn"]
+__all__ = ["vision_probs_fn", "load_vision", "vlm_probs_fn", "model_probs_fn"]
 
 
 def load_vision(checkpoint: str | Path, device: str = "auto"):
@@ -119,3 +119,22 @@ def vlm_probs_fn(llava: str | Path, llava_base: str | None, vision_model: str | 
         return candidate_probabilities(scores).cpu().double().numpy()
 
     return probs
+
+
+def model_probs_fn(vision_model: str | Path, llava: str | None = None, llava_base: str | None = None,
+                   cot: str = "none", channels: Sequence[str] = ("Fpz-Cz",),
+                   score_template: str = "Sleep stage: {label}", conv_mode: str = "llava_v1",
+                   device: str = "auto") -> tuple[ProbsFn, str]:
+    """``(probs_fn, model name)``: the VLM's label scoring when ``llava`` is given, else the vision module.
+
+    ``cot`` and ``channels`` give the question the LLaVA checkpoint was trained with
+    (:func:`eeg_vlm.reasoning.cot.question`).
+    """
+    if llava:
+        from eeg_vlm.reasoning.cot import question
+
+        fn = vlm_probs_fn(llava, llava_base, vision_model, question(cot, list(channels)), score_template,
+                          conv_mode, device)
+        return fn, "VLM (label scoring)"
+    model, transform, dev = load_vision(vision_model, device)
+    return vision_probs_fn(model, transform, dev), "vision module"

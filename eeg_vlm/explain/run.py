@@ -216,17 +216,9 @@ def explain_night(out: str | Path, ids: Sequence[str], images: Sequence[Path], v
     ``cot`` and ``channels`` give the question the LLaVA checkpoint is asked
     (:func:`eeg_vlm.reasoning.cot.question`); ``stacked`` images also get the channel-band table.
     """
-    from eeg_vlm.explain.models import load_vision, vision_probs_fn, vlm_probs_fn
+    from eeg_vlm.explain.models import model_probs_fn
 
-    if llava:
-        from eeg_vlm.reasoning.cot import question
-
-        fn = vlm_probs_fn(llava, llava_base, vision_model, question(cot, list(channels)), score_template,
-                          conv_mode, device)
-        name = "VLM (label scoring)"
-    else:
-        model, transform, dev = load_vision(vision_model, device)
-        fn, name = vision_probs_fn(model, transform, dev), "vision module"
+    fn, name = model_probs_fn(vision_model, llava, llava_base, cot, channels, score_template, conv_mode, device)
     cfg = cfg or ExplainConfig(heatmaps=-1)
     return explain_epochs(fn, ids, images, truths, out, cfg, list(channels) if stacked else None, name,
                           progress).files
