@@ -127,25 +127,28 @@ def check_epochs(channels: Sequence[Channel], onsets_s: np.ndarray, epoch_length
         x, bad = _fill(np.asarray(ch.data))
         data.append(x)
         filled += int(bad.sum())
+        if n == 0 or len(x) == 0:
+            continue
         width = int(round(epoch_length * ch.sfreq))
         starts = np.round(np.asarray(onsets_s) * ch.sfreq).astype(np.int64)
+        idx = np.clip(starts[:, None] + np.arange(width), 0, len(x) - 1)  # (n_epochs, width) sample indices
+        if bad.any():
+            counts = bad[idx].sum(axis=1)
+            nonfinite |= counts > 0
+            if limits.nonfinite == "error" and counts.any():
+                i = int(np.flatnonzero(counts)[0])
+                raise ValueError(
+                    f"{where}: channel {ch.name!r} holds {int(counts[i])} NaN or infinite samples in epoch "
+                    f"{int(numbers[i])} (onset {float(onsets_s[i]):g} s); use --nonfinite interpolate or drop")
+        w = x[idx]  # (n_epochs, width)
         low, high = _limits(ch, x)
         tol = _CLIP_TOL * max(high - low, 0.0)
-        for i, s in enumerate(starts):
-            w = x[s: s + width]
-            if bad.any() and bad[s: s + width].any():
-                nonfinite[i] = True
-                if limits.nonfinite == "error":
-                    raise ValueError(
-                        f"{where}: channel {ch.name!r} holds {int(bad[s: s + width].sum())} NaN or infinite samples "
-                        f"in epoch {int(numbers[i])} (onset {float(onsets_s[i]):g} s); use --nonfinite interpolate "
-                        f"or drop")
-            if len(w) == 0:
-                continue
-            if ch.unit == "uV" and float(w.max() - w.min()) < limits.flat_uv:
-                flat[i] = True
-            elif high > low and np.count_nonzero((w >= high - tol) | (w <= low + tol)) >= limits.clip_share * len(w):
-                clipped[i] = True
+        is_flat = (w.max(axis=1) - w.min(axis=1) < limits.flat_uv) if ch.unit == "uV" else np.zeros(n, bool)
+        if high > low:
+            at_limit = np.count_nonzero((w >= high - tol) | (w <= low + tol), axis=1)
+            clipped |= ~is_flat & (at_limit >= limits.clip_share * width)
+        flat |= is_flat
+        del w, idx
     if filled:
         logger.info("%s: %d non-finite samples filled by interpolation", where, filled)
     return EpochQuality(nonfinite, flat, clipped, data, filled)
