@@ -15,7 +15,6 @@ never cross a night; nothing of one night or split reaches another.
 
 from __future__ import annotations
 
-import csv
 import difflib
 import json
 import logging
@@ -25,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ondisk import read_manifest_rows
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["STAGES", "SignalSet", "read_rows", "load_split", "resample", "select_channels", "night_windows"]
 
 STAGES: tuple[str, ...] = ("W", "N1", "N2", "N3", "REM")
-_REQUIRED = ("sample_id", "subject", "epoch", "stage", "split")
 
 
 @dataclass
@@ -51,17 +51,8 @@ class SignalSet:
 
 
 def read_rows(manifest: str | Path) -> list[dict[str, str]]:
-    """Rows of a manifest CSV; a missing column names the file and the columns present."""
-    path = Path(manifest)
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest {str(path)!r}: not found")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in _REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"manifest {str(path)!r}: column(s) {', '.join(missing)} missing; "
-                             f"present: {', '.join(reader.fieldnames or [])}")
-        return list(reader)
+    """Rows of a ``manifest.csv`` (:func:`ondisk.read_manifest_rows`: header, ids and image paths checked)."""
+    return [row for _, row in read_manifest_rows(manifest)]
 
 
 def _convert_info(folder: Path) -> dict:
