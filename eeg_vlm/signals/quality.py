@@ -35,6 +35,7 @@ NONFINITE: tuple[str, ...] = ("error", "drop", "interpolate")
 #: What to do with flat and clipped epochs.
 BAD_EPOCHS: tuple[str, ...] = ("drop", "keep")
 _CLIP_TOL = 1e-4  # share of the physical range that counts as "at the limit"
+_CHUNK = 128  # epochs checked at once
 
 
 @dataclass(frozen=True)
@@ -131,24 +132,25 @@ def check_epochs(channels: Sequence[Channel], onsets_s: np.ndarray, epoch_length
             continue
         width = int(round(epoch_length * ch.sfreq))
         starts = np.round(np.asarray(onsets_s) * ch.sfreq).astype(np.int64)
-        idx = np.clip(starts[:, None] + np.arange(width), 0, len(x) - 1)  # (n_epochs, width) sample indices
-        if bad.any():
-            counts = bad[idx].sum(axis=1)
-            nonfinite |= counts > 0
-            if limits.nonfinite == "error" and counts.any():
-                i = int(np.flatnonzero(counts)[0])
-                raise ValueError(
-                    f"{where}: channel {ch.name!r} holds {int(counts[i])} NaN or infinite samples in epoch "
-                    f"{int(numbers[i])} (onset {float(onsets_s[i]):g} s); use --nonfinite interpolate or drop")
-        w = x[idx]  # (n_epochs, width)
         low, high = _limits(ch, x)
         tol = _CLIP_TOL * max(high - low, 0.0)
-        is_flat = (w.max(axis=1) - w.min(axis=1) < limits.flat_uv) if ch.unit == "uV" else np.zeros(n, bool)
-        if high > low:
-            at_limit = np.count_nonzero((w >= high - tol) | (w <= low + tol), axis=1)
-            clipped |= ~is_flat & (at_limit >= limits.clip_share * width)
-        flat |= is_flat
-        del w, idx
+        for lo in range(0, n, _CHUNK):  # bounds the gathered windows to _CHUNK epochs
+            part = slice(lo, lo + _CHUNK)
+            idx = np.clip(starts[part, None] + np.arange(width), 0, len(x) - 1)  # (chunk, width) sample indices
+            if bad.any():
+                counts = bad[idx].sum(axis=1)
+                nonfinite[part] |= counts > 0
+                if limits.nonfinite == "error" and counts.any():
+                    i = lo + int(np.flatnonzero(counts)[0])
+                    raise ValueError(
+                        f"{where}: channel {ch.name!r} holds {int(counts[i - lo])} NaN or infinite samples in epoch "
+                        f"{int(numbers[i])} (onset {float(onsets_s[i]):g} s); use --nonfinite interpolate or drop")
+            w = x[idx]  # (chunk, width)
+            is_flat = (w.max(axis=1) - w.min(axis=1) < limits.flat_uv) if ch.unit == "uV" else np.zeros(len(w), bool)
+            if high > low:
+                at_limit = np.count_nonzero((w >= high - tol) | (w <= low + tol), axis=1)
+                clipped[part] |= ~is_flat & (at_limit >= limits.clip_share * width)
+            flat[part] |= is_flat
     if filled:
         logger.info("%s: %d non-finite samples filled by interpolation", where, filled)
     return EpochQuality(nonfinite, flat, clipped, data, filled)
