@@ -27,6 +27,7 @@ import csv
 import json
 import logging
 import math
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -126,6 +127,8 @@ class TrainConfig:
     amp: str = field(default="auto", metadata={"help": "'auto'/'bf16': bf16 autocast on CUDA; 'none': float32"})
     channels_last: bool = field(default=False, metadata={"help": "channels-last memory format (faster convolutions on CPU and GPU)"})
     resume: bool = field(default=False, metadata={"help": "continue from <out>/last after an interruption"})
+    keep_last: bool = field(default=True, metadata={"help": "keep <out>/last (weights + optimizer state, "
+                            "several times the model's size) once training has finished; only --resume needs it"})
     stop_after_epochs: int | None = field(default=None, metadata={"help": "stop after this many epochs in this run (time-boxed jobs; continue with --resume)"})
     progress: str = field(default="auto", metadata={"help": "progress bars: 'auto' (when a TTY), 'on', 'off'"})
 
@@ -396,6 +399,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
             write_predictions(out / f"predictions_{split}.csv", samples, probs, mconf.classes)
             summary[split] = classification_metrics([s.label for s in samples], probs.argmax(1))
     write_json_atomic(out / "metrics.json", summary)
+    if finished and not cfg.keep_last:
+        shutil.rmtree(out / "last", ignore_errors=True)
     return TrainResult(out=out, best_epoch=best["epoch"], metrics={k: summary[k] for k in cfg.predict_splits if k in summary}, history=history)
 
 
@@ -422,7 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"feature_extractor.train: {exc}", file=sys.stderr)
         return 2
-    logger.info("configuration: %s", json.dumps(asdict(cfg), sort_keys=True))
+    logger.info("training %s -> %s (full configuration at -vv and in %s)", cfg.model, cfg.out,
+                Path(cfg.out) / "best" / "config.json")
+    logger.debug("configuration: %s", json.dumps(asdict(cfg), sort_keys=True))
     try:
         result = train(cfg)
     except (ValueError, FileNotFoundError) as exc:

@@ -6,7 +6,7 @@ as a worked example of the seed workflow:
 1. synthetic Sleep-EDF-style nights (EDF+ PSG + hypnogram)
 2. ``eeg-vlm convert`` -> 336x336 Fpz-Cz epoch images + ``manifest.csv``
 3. ``eeg-vlm split`` -> subject-wise train/val/test
-4. ``eeg-vlm train-features`` -> the modified ResNet-18 (1024-wide features)
+4. ``eeg-vlm train-features`` -> the modified ResNet-18 (features as wide as the tiny tower)
 5. ``eeg-vlm build-data`` -> ``eeg_ft.json`` / ``eeg_eval.jsonl`` with stage-wise CoT
 6. ``eeg-vlm extract`` -> ``train_high_level_features.npy`` / ``eval_high_level_features.npy``
 7. a tiny LLaVA-1.5 base built from configs (the stand-in for LLaVA-v1.5-13b)
@@ -31,6 +31,10 @@ from pathlib import Path
 __all__ = ["main", "demo_commands", "held_out_night", "shown"]
 
 REPO = Path(__file__).resolve().parents[2]
+#: Width of the tiny CLIP tower, hence of mm_hidden_size and of the EEG features the vision
+#: module exports for it (the real pipeline: CLIP ViT-L, 1024). A 64-wide tower makes the
+#: frozen tower's share of the demo's LoRA step small.
+TINY_WIDTH = 64
 
 
 def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool,
@@ -66,7 +70,8 @@ def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool,
         ("train the specialized vision module", eeg_vlm + [
             "train-features", "--manifest", str(manifest), "--out", str(vision), "--model", "resnet18_1024",
             "--image-size", "112", "--epochs", vision_epochs, "--batch-size", "32", "--lr", "2e-3",
-            "--class-weights", "balanced", "--seed", str(seed), "--predict-splits", "test", "--workers", "0"]),
+            "--feature-dim", str(TINY_WIDTH), "--class-weights", "balanced", "--seed", str(seed),
+            "--predict-splits", "test", "--workers", "0", "--no-keep-last"]),
         ("stage-wise chain-of-thought from the signal (example data)", eeg_vlm + [
             "build-data", "--manifest", str(manifest), "--out-dir", str(out / "sleep_data_cot"),
             "--cot", "stagewise"]),
@@ -78,7 +83,8 @@ def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool,
         ("high-level features for evaluation", eeg_vlm + [
             "extract", "--checkpoint", str(vision), "--data", str(data / "eeg_eval.jsonl"),
             "--image-folder", str(data / "eeg_images_eval")]),
-        ("tiny LLaVA-1.5 base from configs", [py, "-m", "llava.model.tiny", "--out", str(base)]),
+        ("tiny LLaVA-1.5 base from configs", [py, "-m", "llava.model.tiny", "--out", str(base),
+                                               "--clip-width", str(TINY_WIDTH)]),
         ("LoRA fine-tuning (seed flags)", [
             py, str(REPO / "llava/train/train_mem.py"),
             "--lora_enable", "True", "--lora_r", "16", "--lora_alpha", "32", "--mm_projector_lr", "2e-4",

@@ -208,11 +208,14 @@ def _llava_config(spec: TinySpec, vocab: int, special: dict[str, int], tower_dir
     """The variant's LLaVA config (Llama / Mistral / Llama-3 sizes + the multimodal fields)."""
     from .configuration_llava import LlavaConfig, LlavaMistralConfig
 
+    # the padding id training uses (unk for Llama/Mistral as in llava-v1.5's config.json, eos
+    # for Llama-3), written into the config so that nothing is "aligned" with a warning later
+    pad = special["eos_token_id"] if spec.language_model == "llama3" else 0
     kwargs: dict[str, Any] = dict(
         vocab_size=vocab, hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
         num_hidden_layers=spec.num_hidden_layers, num_attention_heads=spec.num_attention_heads,
         num_key_value_heads=spec.num_key_value_heads or spec.num_attention_heads,
-        max_position_embeddings=spec.max_position_embeddings, pad_token_id=None, tie_word_embeddings=False,
+        max_position_embeddings=spec.max_position_embeddings, pad_token_id=pad, tie_word_embeddings=False,
         mm_vision_tower=str(tower_dir), mm_hidden_size=spec.clip_hidden_size,
         mm_projector_type=spec.mm_projector_type, mm_vision_select_layer=-2, mm_vision_select_feature="patch",
         mm_patch_merge_type=spec.mm_patch_merge_type, image_aspect_ratio=spec.image_aspect_ratio,
@@ -311,7 +314,7 @@ def build_tiny_base(out_dir: str | Path, seed: int = 0, spec: TinySpec | None = 
     data = config.to_dict()
     data["model_type"] = _SAVED_TYPE[spec.language_model]  # as the published checkpoints
     (out_dir / "config.json").write_text(json.dumps(data, indent=2, sort_keys=True))
-    generation = {**special, "pad_token_id": special["eos_token_id"] if spec.language_model == "llama3" else 0}
+    generation = {**special, "pad_token_id": config.pad_token_id}
     (out_dir / "generation_config.json").write_text(json.dumps(generation, indent=2))
     logger.info("tiny LLaVA base written to %s (vocab %d, %d params without CLIP)", out_dir, vocab,
                 sum(v.numel() for v in state.values()))

@@ -65,6 +65,16 @@ def test_outputs_checkpoint_config_metrics_and_predictions(small_manifest, tmp_p
         assert acc == pytest.approx(metrics[split]["accuracy"])
 
 
+def test_no_keep_last_drops_the_optimizer_state_of_a_finished_run(small_manifest, tmp_path):
+    out = tmp_path / "lean"
+    assert main(tiny_train_args(small_manifest, out, "--epochs", "1", "--no-keep-last")) == 0
+    assert (out / "best" / "model.safetensors").is_file() and not (out / "last").exists()
+    # an interrupted run keeps last/ whatever the flag: --resume needs it
+    part = tmp_path / "part"
+    assert main(tiny_train_args(small_manifest, part, "--stop-after-epochs", "1", "--no-keep-last")) == 0
+    assert (part / "last" / "optimizer.safetensors").is_file()
+
+
 def test_resume_refuses_changed_options(small_manifest, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(tiny_train_args(small_manifest, out, "--stop-after-epochs", "1")) == 0
