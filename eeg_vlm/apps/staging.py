@@ -167,7 +167,11 @@ def stage_night(edf: str | Path, out: str | Path, config: StageConfig | None = N
     ids = [r.sample_id for r in rows]
     logger.info("%s: %d epochs rendered into %s", edf, len(rows), out / "images")
 
-    probs, path, trans_source = _probabilities(c, out, ckpt, (model, mconf), rows, settings, dev, head, progress)
+    from eeg_vlm.context.hmm import classifier_prior
+
+    prior = classifier_prior(meta, ckpt) if head is None and not c.llava and c.context == "hmm" else None
+    probs, path, trans_source = _probabilities(c, out, ckpt, (model, mconf), rows, settings, dev, head, progress,
+                                               prior)
     del model
     stages = [STAGES[int(i)] for i in path]
     ep_length = float(ep.data.shape[-1] / ep.sfreq)  # 30 s
@@ -197,7 +201,8 @@ def stage_night(edf: str | Path, out: str | Path, config: StageConfig | None = N
         "clipped_share": clipped_share(ep.data, cfg),
         "model": {"vision": str(ckpt), "llava": llava, "llava_base": c.llava_base},
         "context": {"mode": context, "transitions": trans_source or None,
-                    "neighbour_head": None if head is None else str(c.neighbour_head)},
+                    "neighbour_head": None if head is None else str(c.neighbour_head),
+                    "classifier_prior": None if prior is None else [float(x) for x in prior]},
         "image_settings": dataclasses.asdict(settings), "statistics": stats.as_dict(), "scores": result.scores,
         "expert_statistics": None if result.expert_statistics is None else result.expert_statistics.as_dict(),
         "hypnogram": None if hypnogram is None else str(hypnogram),
@@ -209,7 +214,7 @@ def stage_night(edf: str | Path, out: str | Path, config: StageConfig | None = N
 
 
 def _probabilities(c: StageConfig, out: Path, ckpt: Path, vision, rows, settings: RenderSettings, dev, head,
-                   progress: bool) -> tuple[np.ndarray, np.ndarray, str]:
+                   progress: bool, prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """Stage probabilities ``(N, 5)`` after the night context, the stage path and the transitions' source."""
     from eeg_vlm.context.hmm import night_context
 
@@ -227,7 +232,7 @@ def _probabilities(c: StageConfig, out: Path, ckpt: Path, vision, rows, settings
     if head is not None:  # the ±k head sees the module's probabilities of each epoch's neighbours
         probs = head.predict_proba(probs / probs.sum(axis=1, keepdims=True), ids)
     path, probs, trans_source = night_context(probs, "hmm" if c.context.endswith("hmm") else "none",
-                                              None if c.transitions is None else str(c.transitions))
+                                              None if c.transitions is None else str(c.transitions), prior)
     return probs, path, trans_source
 
 

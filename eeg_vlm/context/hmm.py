@@ -27,7 +27,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["emission_log", "viterbi", "forward_backward", "decode", "night_context", "decode_nights", "CONTEXTS"]
+__all__ = ["emission_log", "viterbi", "forward_backward", "decode", "night_context", "decode_nights",
+           "classifier_prior", "CONTEXTS"]
 
 #: ``--context`` choices of the staging and report commands.
 CONTEXTS: tuple[str, ...] = ("none", "hmm")
@@ -156,8 +157,41 @@ def decode(probs: np.ndarray, trans: np.ndarray, initial: np.ndarray,
     return viterbi(probs, trans, initial, prior), forward_backward(probs, trans, initial, prior)
 
 
-def night_context(probs: np.ndarray, context: str = "hmm", transitions: str | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, str]:
+def classifier_prior(vision_meta: dict, vision_model=None) -> np.ndarray | None:
+    """The stage frequencies a vision checkpoint was trained on, to divide out of its outputs.
+
+    A classifier's probabilities already hold its training prior; the HMM adds the
+    hypnograms' own, so without dividing the first out the common stages are counted twice.
+    ``None`` (nothing divided) for a model trained with balanced class weights, or when
+    its training manifest (``train_args.manifest`` in its ``config.json``) is not found.
+    """
+    from pathlib import Path
+
+    from eeg_vlm.dataset.manifest import read_manifest
+    from eeg_vlm.stages import STAGES
+
+    args = vision_meta.get("train_args") or {}
+    if str(args.get("class_weights", "none")) != "none" or not args.get("manifest"):
+        return None
+    manifest = Path(args["manifest"])
+    candidates = [manifest] + ([] if manifest.is_absolute() or vision_model is None else
+                               [p / manifest for p in (Path(vision_model), *Path(vision_model).parents)])
+    found = next((m for m in candidates if m.is_file()), None)
+    if found is None:
+        logger.warning("training manifest %s not found: the HMM does not divide out the classifier's prior", manifest)
+        return None
+    split = str(args.get("train_split", "train"))
+    counts = np.zeros(len(STAGES))
+    for row in read_manifest(found):
+        if row.split == split and row.stage in STAGES:
+            counts[STAGES.index(row.stage)] += 1
+    if counts.sum() == 0:
+        return None
+    return (counts + 1.0) / (counts.sum() + len(STAGES))
+
+
+def night_context(probs: np.ndarray, context: str = "hmm", transitions: str | None = None,
+                  prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """Stages of one night with context: ``(path, posterior, source)``.
 
     Parameters
@@ -169,6 +203,8 @@ def night_context(probs: np.ndarray, context: str = "hmm", transitions: str | No
         (Viterbi path, forward-backward posterior).
     transitions : path, optional
         Transitions file (default: the shipped Sleep-EDF-197 matrix).
+    prior : np.ndarray, shape (5,), optional
+        The classifier's training prior, divided out of ``probs`` (:func:`classifier_prior`).
 
     Returns
     -------
@@ -187,7 +223,7 @@ def night_context(probs: np.ndarray, context: str = "hmm", transitions: str | No
         norm = p / np.maximum(p.sum(axis=1, keepdims=True), _TINY)
         return np.argmax(p, axis=1) if len(p) else np.zeros(0, dtype=np.int64), norm, ""
     model = load_transitions(transitions)
-    path, post = decode(p, model.transition, model.initial)
+    path, post = decode(p, model.transition, model.initial, prior)
     logger.info("HMM context over %d epochs with %s: %d epochs changed", len(p), model.source,
                 int(np.sum(path != np.argmax(p, axis=1))) if len(p) else 0)
     return path, post, model.source
