@@ -105,9 +105,10 @@ def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> N
         fh.write(text)
 
 
-def write_json_atomic(path: str | Path, obj: Any, sort_keys: bool = True, indent: int | None = 2) -> None:
-    """Write ``obj`` as JSON (sorted, indented by default; UTF-8, not ASCII-escaped) atomically."""
-    write_text_atomic(path, json.dumps(obj, indent=indent, sort_keys=sort_keys, ensure_ascii=False) + "\n")
+def write_json_atomic(path: str | Path, obj: Any, sort_keys: bool = True, indent: int | None = 2,
+                      ensure_ascii: bool = True) -> None:
+    """Write ``obj`` as JSON atomically: sorted keys, indented by 2, ASCII (by default), a final newline."""
+    write_text_atomic(path, json.dumps(obj, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + "\n")
 
 
 def save_npy_atomic(path: str | Path, array: np.ndarray, durable: bool = True) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ondisk.atomic import write_json_atomic
+from ondisk.atomic import write_text_atomic
 from ondisk.neighbours import gather_context, neighbour_index
 from ondisk.records import read_text
 
@@ -69,9 +69,12 @@ def sidecar_path(features_path: str | Path) -> Path:
 
 
 def write_ids_file(path: str | Path, sample_ids: Sequence[str]) -> Path:
-    """Write ``{"count": N, "sample_ids": [...]}`` to ``path`` atomically; return ``path``."""
+    """Write ``{"count": N, "sample_ids": [...]}`` to ``path`` atomically; return ``path``.
+
+    One line, ASCII, no trailing newline: the bytes every earlier writer of this format made.
+    """
     ids = [str(s) for s in sample_ids]
-    write_json_atomic(path, {"count": len(ids), "sample_ids": ids}, sort_keys=False, indent=None)
+    write_text_atomic(path, json.dumps({"count": len(ids), "sample_ids": ids}))
     return Path(path)
 
 

@@ -68,7 +68,7 @@ def test_text_round_trip_keeps_line_ends_and_unicode(tmp_path):
     write_text_atomic(tmp_path / "t.txt", "µV\r\nb\n")
     assert (tmp_path / "t.txt").read_bytes() == "µV\r\nb\n".encode()
     write_json_atomic(tmp_path / "j.json", {"b": "µ", "a": 1})
-    assert (tmp_path / "j.json").read_text(encoding="utf-8") == '{\n  "a": 1,\n  "b": "µ"\n}\n'
+    assert (tmp_path / "j.json").read_text(encoding="utf-8") == '{\n  "a": 1,\n  "b": "\\u00b5"\n}\n'
 
 
 def test_mode_must_be_write(tmp_path):

@@ -112,3 +112,9 @@ def test_sidecar_count_must_match_rows(tmp_path):
     path = _features(tmp_path, ids=["a", "b"])
     with pytest.raises(ValueError, match=r"4 rows but its sidecar '.*ids\.json' lists 2 sample ids"):
         FeatureStore(path)
+
+
+def test_sidecar_bytes_are_stable(tmp_path):
+    """The sidecar's bytes do not change with this package (reproducible outputs)."""
+    path = write_sidecar(tmp_path / "f.npy", ["SC4001E0/000000", "µ/000001"])
+    assert path.read_bytes() == b'{"count": 2, "sample_ids": ["SC4001E0/000000", "\\u00b5/000001"]}'
