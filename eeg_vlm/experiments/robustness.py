@@ -1,6 +1,7 @@
 """``eeg-vlm experiment robustness``: PSG-LLaVA §3.5 (Figs. 4 and 5) for the vision module and the VLM.
 
-The recordings are converted twice with the same settings: clean, and with PSG-LLaVA's
+The recordings are converted twice with the same settings (``--bad-epochs keep``: a zeroed
+or noisy epoch is the test, not a defect to drop): clean, and with PSG-LLaVA's
 channel failure (§2.3.1, ``eeg-vlm convert --fail-channel``: for a seeded 70 % of subjects
 the channel turns into white noise or zeros from a random time on). Both manifests get the
 same subject-wise split (same subjects, same seed). Three conditions, each for the vision
@@ -43,7 +44,7 @@ METRICS = (("accuracy", "ACC"), ("balanced_accuracy", "B-ACC"), ("weighted_f1", 
 
 def _convert_argv(raw: Path, out: Path, channels: list[str], style: str, fail: str | None, seed: int) -> list[str]:
     argv = [sys.executable, "-m", "eeg_vlm", "convert", str(raw), str(out), "--channels", *channels,
-            "--style", style, "--sfreq", "100", "--workers", "2"]
+            "--style", style, "--sfreq", "100", "--workers", "2", "--bad-epochs", "keep"]  # failed epochs stay
     if fail:
         argv += ["--fail-channel", fail, "--fail-fraction", "0.7", "--fail-seed", str(seed)]
     return argv
