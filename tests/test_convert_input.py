@@ -206,3 +206,17 @@ def test_flat_and_clipped_epochs_dropped_counted_or_kept_flagged(tmp_path, capsy
     answers = {e["id"]: e["conversations"][1]["value"] for e in json.loads((tmp_path / "ft" / "eeg_ft.json").read_text())}
     assert answers["bad/000002"] == cot.final_line("N2") and answers["bad/000005"] == cot.final_line("N2")
     assert answers["bad/000001"] != cot.final_line("N2")  # the others keep their rationale
+
+
+def test_unscored_tail_and_scoring_past_the_signal_in_convert_json(tmp_path, caplog):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    _edf(inp / "long.edf", 150, ["W", "2", "2"])  # 60 s of signal after the last stage
+    _edf(inp / "cut.edf", 60, ["W", "2", "2", "3"])  # scored 120 s, signal 60 s
+    assert main([str(inp), str(tmp_path / "o"), "--workers", "1", "--no-progress", "--trim-wake", "none",
+                 "--size", "64", "--no-signals"]) == 0
+    records = json.loads((tmp_path / "o" / "convert.json").read_text())["records"]
+    assert records["long"]["coverage"] == {"scored_past_signal": 0, "unscored_head": 0, "unscored_tail": 2}
+    assert records["cut"]["coverage"] == {"scored_past_signal": 2, "unscored_head": 0, "unscored_tail": 0}
+    assert records["cut"]["n_epochs"] == 2
+    assert "cut.edf': the scoring runs past the signal (60.0 s of signal, scoring 0.0-120.0 s)" in caplog.text
