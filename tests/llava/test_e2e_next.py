@@ -103,7 +103,7 @@ def test_psg_llava_lora_on_tower_and_lm_with_frozen_projector(tmp_path):
     data = write_psg_data(tmp_path / "data", per_stage_train=24, per_stage_eval=8)
     out = tmp_path / "ckpt"
     env = {"PROFILE": "tiny", "BASE": str(base), "OUT": str(out), "DATA": str(data / "eeg_ft.json"),
-           "IMAGES": str(data / "images"), "PINPOINTS": json.dumps(PINPOINTS), "BATCH": "8", "EPOCHS": "8",
+           "IMAGES": str(data / "images"), "PINPOINTS": json.dumps(PINPOINTS), "BATCH": "8", "EPOCHS": "12",
            "LR": "5e-3", "LORA_R": "16", "MASTER_PORT": str(free_port()), "NUM_GPUS": "1",
            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     run(["bash", "scripts/finetune_psg_llava.sh", "--model_max_length", "1024", "--seed", "0",
@@ -128,14 +128,15 @@ def test_psg_llava_lora_on_tower_and_lm_with_frozen_projector(tmp_path):
     accuracy = evaluate(out, base, data, tmp_path / "answers.jsonl", conv_mode="mistral_instruct")
     chance = 1 / len(STAGES)
     (tmp_path / "accuracy.txt").write_text(f"{accuracy:.3f}\n")
-    assert accuracy >= chance + 0.25, accuracy  # clearly above chance (0.2) on 40 held-out epochs; 0.575 measured
+    # clearly above chance (0.2): 16 of 40 is 3 standard deviations above it; 0.50 and 0.575 measured
+    assert accuracy >= chance + 0.2, accuracy
 
 
 def next_command(data: Path, base: Path, out: Path, fusion: str) -> list[str]:
     """The seed's LoRA command (tests/llava/test_e2e_deepspeed.py) with LLaVA-NeXT's settings."""
     cmd = seed_command(data, base, out, "zero2", fusion)
     for flag, value in (("--version", "mistral_instruct"), ("--image_aspect_ratio", "anyres"),
-                        ("--model_max_length", "1024")):
+                        ("--model_max_length", "1024"), ("--num_train_epochs", "6")):
         cmd[cmd.index(flag) + 1] = value
     return cmd + ["--image_grid_pinpoints", json.dumps(PINPOINTS), "--mm_patch_merge_type", "spatial_unpad",
                   "--gradient_checkpointing", "False"]
@@ -155,5 +156,5 @@ def test_feature_slot_with_next_changes_answers_only_through_the_slot(tmp_path):
                             extra=("--eeg-fusion", "none"))
     chance = 1 / len(STAGES)
     (tmp_path / "accuracy.txt").write_text(f"add {with_slot:.3f} none {without_slot:.3f}\n")
-    assert with_slot >= 0.6, (with_slot, without_slot)  # 3x chance; 0.80 measured
+    assert with_slot >= 0.6, (with_slot, without_slot)  # 3x chance; 1.00 measured (6 epochs)
     assert without_slot <= chance + 0.2, (with_slot, without_slot)
