@@ -5,7 +5,8 @@ most of the network frozen. ``--unfreeze`` names what stays trainable:
 
 - ``table3``: the paper's choice for the backbone's family —
   ResNet: ``layer3``, ``layer4`` + head; ViT: the final three encoder blocks, the final
-  LayerNorm + head; ConvNeXt, MaxViT, Swin: the last stage (with the downsampling that
+  LayerNorm + head; CLIP (the vision tower of LLaVA, a ViT): likewise its final three
+  encoder blocks, its post-LayerNorm + head; ConvNeXt, MaxViT, Swin: the last stage (with the downsampling that
   enters it) and every layer after it; Vim, which has no stages, is split the way its
   authors tap it for dense prediction (blocks 6, 12, 18, 24 end four groups): the last
   group of blocks, the final norm + head.
@@ -57,6 +58,12 @@ def _vit(trunk) -> list[str]:
     return [f"backbone.model.{path}.{i}." for i in range(max(depth - 3, 0), depth)] + ["backbone.model.layernorm."]
 
 
+def _clip(trunk) -> list[str]:
+    tower = f"backbone.{trunk.tower}"
+    depth = trunk.model.config.num_hidden_layers
+    return [f"{tower}encoder.layers.{i}." for i in range(max(depth - 3, 0), depth)] + [f"{tower}post_layernorm."]
+
+
 def _swin(trunk) -> list[str]:
     last = len(trunk.model.encoder.layers) - 1
     out = [f"backbone.model.encoder.layers.{last}.", "backbone.model.layernorm."]
@@ -66,6 +73,7 @@ def _swin(trunk) -> list[str]:
 
 
 def _rules() -> list[tuple[type, object]]:
+    from feature_extractor.models.clip import CLIPBackbone
     from feature_extractor.models.convnext import ConvNeXt
     from feature_extractor.models.hf_vision import SwinBackbone, ViTBackbone
     from feature_extractor.models.maxvit import MaxViT
@@ -73,7 +81,7 @@ def _rules() -> list[tuple[type, object]]:
     from feature_extractor.models.vim import VisionMamba
 
     return [(ResNet, _resnet), (ConvNeXt, _convnext), (MaxViT, _maxvit), (VisionMamba, _vim),
-            (ViTBackbone, _vit), (SwinBackbone, _swin)]
+            (ViTBackbone, _vit), (SwinBackbone, _swin), (CLIPBackbone, _clip)]
 
 
 def table3_prefixes(model: nn.Module) -> list[str]:
@@ -84,7 +92,7 @@ def table3_prefixes(model: nn.Module) -> list[str]:
             return rule(trunk) + list(HEAD)
     name = type(trunk).__name__
     raise ValueError(f"--unfreeze table3: backbone {name} has no Table 3 rule (ResNet, ConvNeXt, MaxViT, Vim, "
-                     f"ViT, Swin); give parameter-name prefixes instead, e.g. --unfreeze backbone.layer4,proj,head")
+                     f"ViT, Swin, CLIP); give parameter-name prefixes instead, e.g. --unfreeze backbone.layer4,proj,head")
 
 
 def unfreeze_prefixes(model: nn.Module, spec: str) -> list[str]:

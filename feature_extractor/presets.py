@@ -20,7 +20,7 @@ instead of retyping its numbers. A preset fills only the options the command did
 | cbramod | foundation | fine-tuning | all | 32 | 1e-4 | 5e-2 | 30 |
 
 ``table3`` stands for the row of the model being trained (:data:`IMAGE_MODEL_ROWS` for the
-built-in image backbones).
+built-in image backbones; the Fig. 3 CLIP vision tower, itself a ViT, trains with the ViT row).
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ IMAGE_MODEL_ROWS: dict[str, str] = {
     **{n: "maxvit" for n in ("maxvit_tiny", "maxvit_small", "maxvit_base", "maxvit_large")},
     **{n: "vim" for n in ("vim_tiny", "vim_small", "vim_base")},
     "vit_base": "vit", "swin_tiny": "swin", "swin_base": "swin",
+    "clip_vit_l14_336": "vit",  # Fig. 3 gives no row of its own; the CLIP tower is a ViT
 }
 
 

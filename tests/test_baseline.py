@@ -31,7 +31,9 @@ def test_list_names_every_row_with_its_input_and_preset(capsys):
     out = capsys.readouterr().out
     for b in BASELINES.values():
         assert b.name in out and b.row in out
-    assert len(BASELINES) == 12
+    assert len(BASELINES) == 13
+    line = next(x for x in out.splitlines() if x.startswith("clip "))
+    assert "CLIP (vision encoder)" in line and "clip_vit_l14_336" in line and "final three encoder blocks" in line
     line = next(x for x in out.splitlines() if x.startswith("tinysleepnet"))
     assert "raw signal" in line and "batch 32, lr 0.0001, wd 0.001, 200 epochs" in line
     line = next(x for x in out.splitlines() if x.startswith("vit "))
@@ -69,3 +71,23 @@ def test_image_and_signal_rows_train_on_the_same_epochs_and_fill_table1(converte
     assert "subject-wise (this run)" in table
     assert ("TinySleepNet (tiny): Table 3 preset 'tinysleepnet' with batch size 8, epochs 1, full training; "
             "tiny CPU configuration") in table
+
+
+def test_clip_row_fine_tunes_a_local_folder_and_sits_beside_fig3(converted, tmp_path):
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    folder = tmp_path / "tiny-clip"
+    CLIPVisionModel(CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                     image_size=56, patch_size=14)).save_pretrained(folder)
+    out = tmp_path / "clip"
+    assert main(["clip", "--manifest", str(converted), "--out", str(out), "--tiny", "--init-weights", str(folder),
+                 "--image-size", "56", "--epochs", "1", "--batch-size", "8"]) == 0
+    info = json.loads((out / "baseline.json").read_text())
+    assert info["strategy"] == "partial fine-tuning (--unfreeze table3) from tiny-clip"
+    assert info["group"] == "Ablation" and info["input"] == "image"
+    report = tmp_path / "report"
+    assert report_main(["--out", str(report), "--no-plots", "--n-boot", "10", "--manifest", str(converted),
+                        "--baseline", str(out)]) == 0
+    table = (report / "psg_llava_table1.md").read_text()
+    assert "Ablation (this run) | CLIP (vision encoder) (tiny)" in table
+    assert "CLIP (vision encoder) | " in table  # the published Fig. 3 row beside ours

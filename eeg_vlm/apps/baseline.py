@@ -3,6 +3,7 @@
     eeg-vlm baseline --list
     eeg-vlm baseline tinysleepnet --manifest conv/manifest.csv --out runs/tinysleepnet
     eeg-vlm baseline maxvit --manifest conv/manifest.csv --out runs/maxvit --init-weights maxvit_base.safetensors
+    eeg-vlm baseline clip --manifest conv/manifest.csv --out runs/clip --init-weights /models/clip-vit-large-patch14-336
     eeg-vlm report --baseline runs/tinysleepnet --baseline runs/maxvit --out report
     eeg-vlm baseline all --manifest conv/manifest.csv --out runs --tiny     # every row + runs/report
 
@@ -13,7 +14,9 @@ row trains with its Table 3 preset (batch size, learning rate, weight decay, epo
 options given here win). Image rows fine-tune the layers Table 3 unfroze from
 ``--init-weights`` (ImageNet weights in the paper); without that file nothing pretrained
 exists to freeze, so the whole network trains and the run says so. ``--tiny`` uses small
-CPU configurations; their rows are labelled "tiny" wherever they are reported.
+CPU configurations; their rows are labelled "tiny" wherever they are reported. The ``clip``
+row (PSG-LLaVA Fig. 3: LLaVA's CLIP vision tower with a classification head) takes the CLIP
+checkpoint folder as ``--init-weights`` and fine-tunes it with the ViT row of Table 3.
 
 Output folder: the trainer's files (``metrics.json``, ``predictions_<split>.csv``, ``best/``)
 and ``baseline.json`` (row, group, input, preset, strategy, tiny, the split scored), which
@@ -45,10 +48,11 @@ class Baseline:
     model: str  # registered feature_extractor backbone or signal_models name
     preset: str  # Table 3 row
     tiny: dict[str, Any] = field(default_factory=dict)  # image rows: backbone arguments of the tiny profile
+    folder: bool = False  # --init-weights is a checkpoint folder the backbone loads itself (its ``path``)
 
     @property
     def input(self) -> str:
-        return "image" if self.group == "Image based" else "raw signal"
+        return "image" if self.group in ("Image based", "Ablation") else "raw signal"
 
 
 BASELINES: dict[str, Baseline] = {b.name: b for b in (
@@ -65,6 +69,9 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in (
     Baseline("vim", "ViM", "Image based", "vim_base", "vim", {"embed_dim": 32, "depth": 4, "patch_size": 16}),
     Baseline("vit", "ViT", "Image based", "vit_base", "vit",
              {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}),
+    Baseline("clip", "CLIP (vision encoder)", "Ablation", "clip_vit_l14_336", "vit",
+             {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+              "patch_size": 16}, folder=True),
     Baseline("multisleepnet", "MultiSleepNet", "Signal based", "multisleepnet", "multisleepnet"),
     Baseline("tinysleepnet", "TinySleepNet", "Signal based", "tinysleepnet", "tinysleepnet"),
     Baseline("sleepwavenet", "SleepWaveNet", "Signal based", "sleepwavenet", "sleepwavenet"),
@@ -92,13 +99,16 @@ def _image_argv(b: Baseline, args: argparse.Namespace) -> tuple[list[str], str]:
             "--predict-splits", *dict.fromkeys([args.val_split, args.split]),
             "--image-size", str(args.image_size or (64 if args.tiny else 336)), "--progress", "off",
             "--workers", str(args.workers), "--seed", str(args.seed)]
-    if args.tiny:
-        argv += ["--model-kwargs", json.dumps(b.tiny)]
-    if args.init_weights:
-        argv += ["--init-weights", args.init_weights, "--unfreeze", args.unfreeze or "table3"]
-        strategy = f"partial fine-tuning (--unfreeze {args.unfreeze or 'table3'}) from {Path(args.init_weights).name}"
+    unfreeze = args.unfreeze or ("table3" if args.init_weights else "all")
+    if b.folder and args.init_weights:  # the checkpoint folder fixes the architecture, tiny or not
+        argv += ["--model-kwargs", json.dumps({"path": args.init_weights})]
     else:
-        argv += ["--unfreeze", args.unfreeze or "all"]
+        argv += ["--model-kwargs", json.dumps(b.tiny)] if args.tiny else []
+        argv += ["--init-weights", args.init_weights] if args.init_weights else []
+    argv += ["--unfreeze", unfreeze]
+    if args.init_weights:
+        strategy = f"partial fine-tuning (--unfreeze {unfreeze}) from {Path(args.init_weights).name}"
+    else:
         strategy = "full training from random weights (no --init-weights; Table 3 fine-tunes ImageNet weights)"
     for key in ("epochs", "batch_size", "lr", "weight_decay"):
         if getattr(args, key) is not None:
@@ -173,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-split", default="train", help="training split (default: train)")
     p.add_argument("--val-split", default="val", help="model-selection split (default: val)")
     p.add_argument("--tiny", action="store_true", help="small CPU configuration (labelled tiny in reports)")
-    p.add_argument("--init-weights", help="local weights: ImageNet backbone (image rows) or released checkpoint (foundation)")
+    p.add_argument("--init-weights", help="local weights: ImageNet backbone (image rows), CLIP checkpoint folder (clip) "
+                   "or released checkpoint (foundation)")
     p.add_argument("--unfreeze", help="image rows: override the Table 3 partial fine-tuning (see eeg-vlm train-features)")
     p.add_argument("--channels", nargs="+", help="signal rows: converted channels to use (default: the model's)")
     p.add_argument("--image-size", type=int, help="image rows: input side (default 336; 64 with --tiny)")

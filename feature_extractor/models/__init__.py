@@ -10,9 +10,10 @@
 | ``vit_base`` | 768 | transformers ViTModel from a config |
 | ``swin_tiny`` / ``swin_base`` | 768 / 1024 | transformers SwinModel from a config |
 | ``maxvit_tiny`` ``maxvit_small`` ``maxvit_base`` ``maxvit_large`` | 512 / 768 / 768 / 1024 | MaxViT (MBConv + block/grid attention) |
+| ``clip_vit_l14_336`` | 1024 | CLIP ViT-L/14-336 vision tower (LLaVA's), from a local folder (``path``) |
 | ``vim_tiny`` ``vim_small`` ``vim_base`` | 192 / 384 / 768 | Vision Mamba, bidirectional selective scan |
 """
 
-from feature_extractor.models import convnext, hf_vision, maxvit, resnet, vim
+from feature_extractor.models import clip, convnext, hf_vision, maxvit, resnet, vim
 
-__all__ = ["convnext", "hf_vision", "maxvit", "resnet", "vim"]
+__all__ = ["clip", "convnext", "hf_vision", "maxvit", "resnet", "vim"]
