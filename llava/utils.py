@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "suggest", "check_option", "OPTIONAL_DEPENDENCIES", "MissingDependency", "require",
-    "keep_bitsandbytes_unloaded", "peft_quietly", "UsageError", "run_cli",
+    "keep_bitsandbytes_unloaded", "peft_quietly", "name_cpu_accelerator", "UsageError", "run_cli",
 ]
 
 
@@ -103,6 +103,22 @@ def peft_quietly() -> Iterator[None]:
         yield
 
 
+def name_cpu_accelerator() -> None:
+    """Tell DeepSpeed it runs on the CPU when no CUDA device exists.
+
+    Left to detect it, DeepSpeed warns "Setting accelerator to CPU" on every run that
+    imports it (transformers does, to check for ZeRO-3), which means nothing to a CPU user.
+    A ``DS_ACCELERATOR`` the user set is kept.
+    """
+    import os
+
+    if "DS_ACCELERATOR" not in os.environ:
+        import torch
+
+        if not torch.cuda.is_available():
+            os.environ["DS_ACCELERATOR"] = "cpu"
+
+
 class UsageError(ValueError):
     """A command line that cannot be run as given (exit status 2)."""
 
@@ -117,6 +133,7 @@ def run_cli(main: Callable[[Sequence[str] | None], int], prog: str, argv: Sequen
     """
     import os
 
+    name_cpu_accelerator()
     try:
         return int(main(argv) or 0)
     except errors + (MissingDependency,) as exc:

@@ -323,6 +323,9 @@ def build_tiny_base(out_dir: str | Path, seed: int = 0, spec: TinySpec | None = 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m llava.model.tiny --out DIR``: write a tiny base folder."""
+    from llava.utils import name_cpu_accelerator
+
+    name_cpu_accelerator()
     parser = argparse.ArgumentParser(prog="python -m llava.model.tiny", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder to write")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
