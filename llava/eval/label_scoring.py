@@ -20,9 +20,11 @@ prompts in pass ``k`` instead, cutting the cache back to the prompt after each p
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -112,6 +114,18 @@ def candidate_ids_after(prompt_ids: Sequence[int], full_ids: Sequence[int], labe
     if not tail:
         raise ValueError(f"label scoring: candidate {label!r} adds no token to the prompt")
     return tail
+
+
+def _cache_kwarg(decoder: Any, cache: Any) -> dict[str, Any]:
+    """The KV cache as the decoder's forward names it: ``cache`` (recent transformers, where
+    ``past_key_values`` is deprecated with a warning) or ``past_key_values``."""
+    name = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+    return {name: cache}
+
+
+def _returned_cache(out: Any) -> Any:
+    """The cache a decoder returned, under either of its names."""
+    return out["cache"] if "cache" in out else out["past_key_values"]
 
 
 def _decoder(model):
@@ -210,7 +224,7 @@ def score_candidates(
     mask = mask.to(device).long()
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     out = decoder(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, return_dict=True)
-    hidden, cache = out.last_hidden_state, out.past_key_values  # (B, L, hidden)
+    hidden, cache = out.last_hidden_state, _returned_cache(out)  # (B, L, hidden)
     steps = torch.arange(mask.shape[1], device=device)
     last = (mask * steps).argmax(-1)  # (B,) last real prompt position
     first_logp = torch.log_softmax(head(hidden[torch.arange(B, device=device), last]).float(), -1)  # (B, V)
@@ -260,7 +274,7 @@ def _tree_pass(model, decoder, head, cache, mask, candidate_ids, additive: bool)
     att4 = att
     if additive:  # eager attention adds the mask to the scores
         att4 = torch.zeros(att.shape, dtype=embeds.dtype, device=device).masked_fill(~att, torch.finfo(embeds.dtype).min)
-    out = decoder(inputs_embeds=embeds, attention_mask=att4, position_ids=pos, past_key_values=cache,
+    out = decoder(inputs_embeds=embeds, attention_mask=att4, position_ids=pos, **_cache_kwarg(decoder, cache),
                   use_cache=True, return_dict=True)
     logp = torch.log_softmax(head(out.last_hidden_state).float(), -1)  # (B, T, V)
     total = torch.zeros((B, K), dtype=torch.float32, device=device)
@@ -296,7 +310,7 @@ def _crop_passes(model, decoder, head, cache, mask, candidate_ids, additive: boo
         att = torch.cat([mask, torch.ones_like(feed)], dim=1)
         pos = n_real[:, None] + torch.arange(n, device=device)[None, :]
         out = decoder(inputs_embeds=model.get_input_embeddings()(feed), attention_mask=att, position_ids=pos,
-                      past_key_values=cache, use_cache=True, return_dict=True)
+                      **_cache_kwarg(decoder, cache), use_cache=True, return_dict=True)
         logp = torch.log_softmax(head(out.last_hidden_state).float(), -1)  # (B, n, V)
         cache.crop(-n)  # back to the prompt alone
         for b, c in enumerate(cands):

@@ -110,3 +110,14 @@ def test_candidate_ids_after():
         candidate_ids_after([1, 2, 3], [1, 2, 4, 9], "N2")
     with pytest.raises(ValueError, match=r"candidate 'W' adds no token"):
         candidate_ids_after([1, 2], [1, 2], "W")
+
+
+def test_scoring_passes_the_cache_under_the_decoders_own_name(lm):
+    import warnings
+
+    prompts = [torch.randint(3, 300, (6,)) for _ in range(2)]
+    embeds, mask = prefix_embeddings(lm, prompts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # a deprecated cache keyword would raise here
+        for one_pass in (True, False):
+            score_candidates(lm, embeds, mask, [[[5, 6], [7, 8, 9]]] * 2, one_pass=one_pass)
