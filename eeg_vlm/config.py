@@ -12,7 +12,8 @@ A config is a ``@dataclass`` whose fields carry ``metadata={"help": ...}`` and w
 
 Field metadata the command line reads: ``help`` (required for a flag), ``flag`` (the
 option name; default ``--field-name``), ``type`` (a parser for one value), ``choices``,
-``metavar``, ``action="append"`` (a repeatable option) and ``cli=False`` (not on the
+``metavar``, ``action="append"`` (a repeatable option, one value each time),
+``action="extend"`` (repeatable, several values each time) and ``cli=False`` (not on the
 command line).
 """
 
@@ -149,6 +150,10 @@ def _add_option(parser, f: dataclasses.Field, hint: Any) -> None:
     if meta.get("action") == "append":  # a repeatable option, one value each time
         kw.pop("nargs", None)
         parser.add_argument(flag, action="append", default=None, **kw)
+        return
+    if meta.get("action") == "extend":  # repeatable, and several values each time
+        kw["nargs"] = "+"
+        parser.add_argument(flag, action="extend", default=None, **kw)
         return
     if "choices" in meta:
         kw["choices"] = tuple(meta["choices"])

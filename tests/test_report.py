@@ -353,3 +353,45 @@ def test_hypnodensity_keeps_the_expert_strip_with_unscored_epochs():
     strip = fig.axes[0]
     assert len(strip.patches) == 15
     assert [tuple(p.get_facecolor()) for p in strip.patches[5:8]] == [(1.0, 1.0, 1.0, 1.0)] * 3
+
+
+def test_confusions_side_by_side_one_panel_per_run(report_dir, tmp_path):
+    """PSG-LLaVA appendix I: the untuned base's confusion matrix beside the tuned one's, one scale."""
+    png = report_dir / "confusions_side_by_side.png"
+    assert "![confusions_side_by_side.png](confusions_side_by_side.png)" in (report_dir / "report.md").read_text()
+    wide = np.asarray(Image.open(png).convert("L"))
+    one = np.asarray(Image.open(report_dir / "confusion_resnet18.png").convert("L"))
+    assert wide.shape[0] == one.shape[0] and wide.shape[1] > 2.5 * one.shape[1]  # three panels in a row
+    # a single run: no side-by-side figure
+    single = tmp_path / "single"
+    assert main(["--answers", str(FIX / "answers_cot.jsonl"), "--out", str(single), "--n-boot", "10",
+                 "--max-nights", "1"]) == 0
+    assert not (single / "confusions_side_by_side.png").exists()
+    assert "confusions_side_by_side" not in (single / "report.md").read_text()
+
+
+def test_side_by_side_shares_the_colour_scale_and_the_unparsed_column():
+    from eeg_vlm.evaluation.plots import confusions_side_by_side
+
+    base = np.diag([1, 1, 1, 1, 1]) + 3  # zero-shot: near uniform
+    tuned = np.diag([20, 20, 20, 20, 20])
+    fig = confusions_side_by_side({"zero-shot": (base, np.array([2, 0, 0, 0, 0])), "tuned": (tuned, None)})
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert [ax.get_title() for ax in panels] == ["zero-shot", "tuned"]
+    assert all(ax.get_images()[0].get_clim() == (0.0, 1.0) for ax in panels)  # one colour scale
+    assert [len(ax.get_xticks()) for ax in panels] == [6, 6]  # both get the 'unparsed' column
+    assert len(fig.axes) == 3  # two panels and one colour bar
+    with pytest.raises(ValueError, match="confusions_side_by_side: no runs given"):
+        confusions_side_by_side({})
+
+
+def test_zero_shot_and_tuned_after_one_answers_flag(tmp_path):
+    """``--answers zero_shot.jsonl tuned.jsonl --names ...`` (appendix I) reads two runs, in order."""
+    out = tmp_path / "zs"
+    assert main(["--answers", str(FIX / "answers_cot.jsonl"), str(FIX / "answers_labels.jsonl"),
+                 "--names", "zero-shot", "tuned", "--questions", str(FIX / "eeg_eval.jsonl"), "--out", str(out),
+                 "--n-boot", "10", "--max-nights", "1"]) == 0
+    assert set(json.loads((out / "metrics.json").read_text())["runs"]) == {"zero-shot", "tuned"}
+    md = (out / "report.md").read_text()
+    assert md.index("- **zero-shot**") < md.index("- **tuned**")  # the order given
+    assert (out / "confusions_side_by_side.png").is_file()

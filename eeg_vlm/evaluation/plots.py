@@ -22,7 +22,7 @@ from eeg_vlm.stages import STAGES
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["STAGE_COLORS", "new_figure", "save_png", "confusion_figure", "f1_bars_figure"]
+__all__ = ["STAGE_COLORS", "new_figure", "save_png", "confusion_figure", "confusions_side_by_side", "f1_bars_figure"]
 
 #: One colour per stage, used by every figure.
 STAGE_COLORS: dict[str, str] = {"W": "#e9b949", "N1": "#8ecae6", "N2": "#3a86c8", "N3": "#1d3557",
@@ -59,15 +59,28 @@ def confusion_figure(confusion: np.ndarray, unparseable: np.ndarray | None = Non
     title : str
         Figure title.
     """
-    cm = np.asarray(confusion, dtype=np.int64)
-    cols = list(STAGES)
-    if unparseable is not None and int(np.sum(unparseable)) > 0:
-        cm = np.concatenate([cm, np.asarray(unparseable, dtype=np.int64)[:, None]], axis=1)
-        cols.append("unparsed")
-    totals = cm.sum(1, keepdims=True)
-    frac = np.divide(cm, totals, out=np.zeros(cm.shape, dtype=np.float64), where=totals > 0)
+    cm, cols = _with_unparsed(confusion, unparseable, unparseable is not None and int(np.sum(unparseable)) > 0)
     fig = new_figure(1.05 * len(cols) + 1.6, 5.2)
     ax = fig.add_subplot(1, 1, 1)
+    im = _draw_confusion(ax, cm, cols, title or "Confusion matrix")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
+
+
+def _with_unparsed(confusion: np.ndarray, unparseable: np.ndarray | None, column: bool) -> tuple[np.ndarray, list[str]]:
+    """``(5, 5)`` counts, plus an ``unparsed`` column ``(5, 6)`` when ``column``."""
+    cm = np.asarray(confusion, dtype=np.int64)
+    if not column:
+        return cm, list(STAGES)
+    extra = np.zeros(len(STAGES), np.int64) if unparseable is None else np.asarray(unparseable, dtype=np.int64)
+    return np.concatenate([cm, extra[:, None]], axis=1), [*STAGES, "unparsed"]
+
+
+def _draw_confusion(ax, cm: np.ndarray, cols: list[str], title: str):
+    """Row-normalised ``cm`` (5, len(cols)) on ``ax`` with counts, colour scale 0..1; returns the image."""
+    totals = cm.sum(1, keepdims=True)
+    frac = np.divide(cm, totals, out=np.zeros(cm.shape, dtype=np.float64), where=totals > 0)
     im = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0)
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
@@ -77,9 +90,32 @@ def confusion_figure(confusion: np.ndarray, unparseable: np.ndarray | None = Non
     ax.set_yticks(range(len(STAGES)), labels=[f"{s}\n(n={int(t)})" for s, t in zip(STAGES, totals[:, 0])])
     ax.set_xlabel("predicted")
     ax.set_ylabel("true (row-normalised)")
-    ax.set_title(title or "Confusion matrix", fontsize=11)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
+    ax.set_title(title, fontsize=11)
+    return im
+
+
+def confusions_side_by_side(runs: Mapping[str, tuple[np.ndarray, np.ndarray | None]]) -> Figure:
+    """One row of confusion matrices, one per run, on one colour scale (0..1, one colour bar).
+
+    Parameters
+    ----------
+    runs : mapping
+        Run name (the panel title) -> ``(confusion (5, 5), unparseable (5,) or None)``, in
+        panel order (e.g. the untuned base's zero-shot answers beside the tuned model's).
+        When any run has unparseable answers every panel gets the ``unparsed`` column.
+    """
+    if not runs:
+        raise ValueError("confusions_side_by_side: no runs given")
+    column = any(u is not None and int(np.sum(u)) > 0 for _, u in runs.values())
+    n_cols = len(STAGES) + int(column)
+    fig = new_figure(len(runs) * (0.95 * n_cols + 1.2) + 1.0, 5.2)
+    fig.set_layout_engine("constrained")  # room for the shared colour bar
+    axes = [fig.add_subplot(1, len(runs), k + 1) for k in range(len(runs))]
+    im = None
+    for ax, (name, (confusion, unparseable)) in zip(axes, runs.items()):
+        cm, cols = _with_unparsed(confusion, unparseable, column)
+        im = _draw_confusion(ax, cm, cols, name)
+    fig.colorbar(im, ax=axes, shrink=0.8, pad=0.01)
     return fig
 
 

@@ -13,8 +13,10 @@ from a seeded bootstrap over subjects. The output folder receives:
   ``.csv`` and ``.tex``; published rows sit beside ours with their source and protocol;
 - ``metrics.json`` (all numbers), ``epochs_<run>.csv`` (per-epoch truth/prediction),
   ``unparseable.csv``;
-- PNGs: ``confusion_<run>.png``, ``f1_bars.png``, ``hypnogram_<run>_<night>.png`` and,
-  where probabilities exist, ``hypnodensity_<run>_<night>.png``.
+- PNGs: ``confusion_<run>.png``, with several runs ``confusions_side_by_side.png`` (one
+  panel per run, one colour scale: a zero-shot base beside its tuned model), ``f1_bars.png``,
+  ``hypnogram_<run>_<night>.png`` and, where probabilities exist,
+  ``hypnodensity_<run>_<night>.png``.
 
 The same inputs give byte-identical files.
 """
@@ -105,6 +107,9 @@ def _figures(results: list[RunResult], out: Path, slugs: dict[str, str], max_nig
         written.append(pl.save_png(fig, out / name))
         figures.append(name)
 
+    if len(results) > 1:  # e.g. the untuned base's zero-shot answers beside the tuned model's
+        save(pl.confusions_side_by_side({r.run.name: (r.pooled.confusion, r.pooled.unparseable_by_stage)
+                                         for r in results}), "confusions_side_by_side.png")
     for r in results:
         slug = slugs[r.run.name]
         save(pl.confusion_figure(r.pooled.confusion, r.pooled.unparseable_by_stage,

@@ -25,7 +25,8 @@ class ReportConfig(Config):
 
     out: str = field(metadata={"help": "output folder"})
     answers: tuple[str, ...] = field(default=(), metadata={
-        "help": "answers.jsonl (repeatable)", "action": "append", "metavar": "A.jsonl"})
+        "help": "answers.jsonl, one run each (several after one flag, or the flag repeated)", "action": "extend",
+        "metavar": "A.jsonl"})
     predictions: tuple[str, ...] = field(default=(), metadata={
         "help": "classifier predictions CSV: sample_id, stage, pred[, prob_W ...] (repeatable)", "action": "append",
         "metavar": "P.csv"})
