@@ -41,10 +41,8 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 import torch
 
-from llava.constants import EEG_FUSION_MODES
 from llava.eeg_features import FeatureStore, default_features_path
 from llava.eval.label_scoring import (
-    REDUCTIONS,
     Candidates,
     answer_joiner,
     candidate_ids_after,
@@ -55,6 +53,7 @@ from llava.eval.label_scoring import (
 )
 from llava.eval.prompting import build_prompt, count_image_tags, decode_new_tokens, question_with_tags, stop_string
 from llava.eval.questions import AnswerWriter, Question, answer_record, read_answered, read_questions, select_chunk
+from llava.eval.vqa_args import build_parser, changed_flags, eval_settings, parse_args
 
 logger = logging.getLogger(__name__)
 
@@ -62,110 +61,6 @@ __all__ = [
     "build_parser", "parse_args", "eval_settings", "Session", "load_session", "checkpoint_fusion", "open_features",
     "answer_by_generation", "answer_by_label_scoring", "eval_model", "main",
 ]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line flags (upstream spellings; ``_``/``-`` variants accepted)."""
-    p = argparse.ArgumentParser(prog="model_vqa.py", description=__doc__.split("\n\n")[0])
-    a = p.add_argument
-    a("--model-path", "--model_path", required=True, help="checkpoint folder (a LoRA output folder needs --model-base)")
-    a("--model-base", "--model_base", default=None, help="base checkpoint the LoRA/projector checkpoint was trained from")
-    a("--image-folder", "--image_folder", default="sleep_data/eeg_images_eval",
-      help="folder the questions' image paths are relative to (default: %(default)s)")
-    a("--question-file", "--question_file", default="sleep_data/eeg_eval.jsonl",
-      help="questions, one JSON object per line (default: %(default)s)")
-    a("--answers-file", "--answers_file", default="sleep_data/answers/eeg_answers.jsonl",
-      help="answers are appended here, one line per question (default: %(default)s)")
-    a("--conv-mode", "--conv_mode", default="llava_v1", help="conversation template (llava/conversation.py)")
-    a("--num-chunks", "--num_chunks", type=int, default=1, help="split the question file into this many chunks")
-    a("--chunk-idx", "--chunk_idx", type=int, default=0, help="which chunk this process answers (0-based)")
-    a("--temperature", type=float, default=0.2, help="sampling temperature; 0 = greedy")
-    a("--top_p", "--top-p", type=float, default=None, help="nucleus sampling (only when temperature > 0)")
-    a("--num_beams", "--num-beams", type=int, default=1, help="beam search width")
-    a("--max_new_tokens", "--max-new-tokens", type=int, default=128, help="longest answer, in tokens")
-    a("--load-8bit", "--load_8bit", action="store_true", help="load the language model in 8 bits (bitsandbytes)")
-    a("--load-4bit", "--load_4bit", action="store_true", help="load the language model in 4 bits (bitsandbytes nf4)")
-    a("--device", default="auto", help="'auto' (cuda when available, else cpu), 'cuda', 'cuda:1', 'cpu', ...")
-    a("--seed", type=int, default=None, help="seed torch's generator (reproducible sampling)")
-    eeg = p.add_argument_group("EEG-VLM")
-    eeg.add_argument(
-        "--high-level-features", "--high_level_features", default=None,
-        help="[N,1,D] features of the question file's samples (default: eval_high_level_features.npy beside the question file)",
-    )
-    eeg.add_argument("--eeg-fusion", "--eeg_fusion", default=None, choices=EEG_FUSION_MODES, help="override the checkpoint's fusion switch")
-    eeg.add_argument("--overwrite", action="store_true", help="start the answers file afresh instead of resuming it")
-    sc = p.add_argument_group("label scoring (no generation)")
-    sc.add_argument("--score-labels", "--score_labels", default=None, help="comma-separated answers to rank, e.g. W,N1,N2,N3,REM")
-    sc.add_argument(
-        "--score-template", "--score_template", default="{label}",
-        help="text scored for each label, e.g. 'Sleep stage: {label}' (default: the label itself)",
-    )
-    sc.add_argument("--score-reduction", "--score_reduction", default="sum", choices=REDUCTIONS, help="sum (total log-likelihood) or mean per token")
-    sc.add_argument("--batch-size", "--batch_size", type=int, default=8, help="questions per forward pass in label scoring")
-    return p
-
-
-def _problems(args: argparse.Namespace) -> list[str]:
-    """Every contradiction or bad value among the settings, one phrase each."""
-    problems = []
-    if args.num_chunks < 1:
-        problems.append(f"--num-chunks must be >= 1, got {args.num_chunks}")
-    elif not 0 <= args.chunk_idx < args.num_chunks:
-        problems.append(f"--chunk-idx must be in 0..{args.num_chunks - 1}, got {args.chunk_idx}")
-    if args.temperature < 0:
-        problems.append(f"--temperature must be >= 0, got {args.temperature}")
-    if args.num_beams < 1 or args.max_new_tokens < 1 or args.batch_size < 1:
-        problems.append("--num_beams, --max_new_tokens and --batch-size must be >= 1")
-    if args.load_4bit and args.load_8bit:
-        problems.append("--load-4bit and --load-8bit exclude each other")
-    if args.score_labels is not None:
-        try:
-            make_candidates(args.score_labels, args.score_template)
-        except ValueError as exc:
-            problems.append(str(exc))
-    return problems
-
-
-def _require_quantization(args: argparse.Namespace) -> None:
-    if args.load_4bit or args.load_8bit:
-        from llava.utils import require
-
-        require("bitsandbytes", "--load-4bit" if args.load_4bit else "--load-8bit")
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse and check the flags (all problems reported at once)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    problems = _problems(args)
-    if problems:
-        parser.error("; ".join(problems))
-    _require_quantization(args)
-    return args
-
-
-def eval_settings(model_path: str, **values) -> argparse.Namespace:
-    """The settings :func:`eval_model` reads, for callers in Python: the flags' defaults with
-    ``values`` (keyword = the flag's ``dest``, e.g. ``question_file``) put over them, checked
-    as the command line is.
-
-    Raises
-    ------
-    ValueError
-        An unknown setting (named) or a bad value (all problems at once).
-    """
-    args = build_parser().parse_args(["--model-path", str(model_path)])
-    unknown = sorted(set(values) - set(vars(args)))
-    if unknown:
-        raise ValueError(f"model_vqa: unknown setting(s) {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(sorted(vars(args)))}")
-    for key, value in values.items():
-        setattr(args, key, value)
-    problems = _problems(args)
-    if problems:
-        raise ValueError("model_vqa: " + "; ".join(problems))
-    _require_quantization(args)
-    return args
 
 
 @dataclass
@@ -440,12 +335,6 @@ def _progress(total: int):
     return tqdm(total=total, unit="q", dynamic_ncols=True)
 
 
-def _changed_flags(args: argparse.Namespace) -> str:
-    """The flags that differ from their defaults, ``--name value`` each."""
-    defaults = vars(build_parser().parse_args(["--model-path", args.model_path]))
-    return " ".join(f"--{k} {v}" for k, v in vars(args).items() if defaults.get(k) != v or k == "model_path")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not any(a.split("=")[0] in ("--load-4bit", "--load_4bit", "--load-8bit", "--load_8bit") for a in argv):
@@ -454,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep_bitsandbytes_unloaded()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    logger.info("model_vqa: %s", _changed_flags(args))
+    logger.info("model_vqa: %s", changed_flags(args))
     counts = eval_model(args)
     print(f"answered {counts['answered']}, already answered {counts['skipped']}, chunk size {counts['chunk']} -> {args.answers_file}")
     return 0
