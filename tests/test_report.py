@@ -381,6 +381,8 @@ def test_side_by_side_shares_the_colour_scale_and_the_unparsed_column():
     assert all(ax.get_images()[0].get_clim() == (0.0, 1.0) for ax in panels)  # one colour scale
     assert [len(ax.get_xticks()) for ax in panels] == [6, 6]  # both get the 'unparsed' column
     assert len(fig.axes) == 3  # two panels and one colour bar
+    grid = confusions_side_by_side({f"cell {k}": (tuned, None) for k in range(6)})  # wraps: 4 + 2 panels
+    assert [ax.get_subplotspec().get_geometry()[:2] for ax in grid.axes if ax.get_images()] == [(2, 4)] * 6
     with pytest.raises(ValueError, match="confusions_side_by_side: no runs given"):
         confusions_side_by_side({})
 

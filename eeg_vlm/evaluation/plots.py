@@ -94,8 +94,8 @@ def _draw_confusion(ax, cm: np.ndarray, cols: list[str], title: str):
     return im
 
 
-def confusions_side_by_side(runs: Mapping[str, tuple[np.ndarray, np.ndarray | None]]) -> Figure:
-    """One row of confusion matrices, one per run, on one colour scale (0..1, one colour bar).
+def confusions_side_by_side(runs: Mapping[str, tuple[np.ndarray, np.ndarray | None]], per_row: int = 4) -> Figure:
+    """Confusion matrices side by side, one per run, on one colour scale (0..1, one colour bar).
 
     Parameters
     ----------
@@ -103,14 +103,18 @@ def confusions_side_by_side(runs: Mapping[str, tuple[np.ndarray, np.ndarray | No
         Run name (the panel title) -> ``(confusion (5, 5), unparseable (5,) or None)``, in
         panel order (e.g. the untuned base's zero-shot answers beside the tuned model's).
         When any run has unparseable answers every panel gets the ``unparsed`` column.
+    per_row : int
+        Panels per row; more runs (an ablation grid) wrap onto further rows.
     """
     if not runs:
         raise ValueError("confusions_side_by_side: no runs given")
     column = any(u is not None and int(np.sum(u)) > 0 for _, u in runs.values())
     n_cols = len(STAGES) + int(column)
-    fig = new_figure(len(runs) * (0.95 * n_cols + 1.2) + 1.0, 5.2)
+    across = min(len(runs), per_row)
+    down = -(-len(runs) // across)
+    fig = new_figure(across * (0.95 * n_cols + 1.2) + 1.0, 5.2 * down)
     fig.set_layout_engine("constrained")  # room for the shared colour bar
-    axes = [fig.add_subplot(1, len(runs), k + 1) for k in range(len(runs))]
+    axes = [fig.add_subplot(down, across, k + 1) for k in range(len(runs))]
     im = None
     for ax, (name, (confusion, unparseable)) in zip(axes, runs.items()):
         cm, cols = _with_unparsed(confusion, unparseable, column)
