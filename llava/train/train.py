@@ -309,6 +309,12 @@ def train(argv: Sequence[str] | None = None, attn_implementation: str | None = N
         features_path=data_args.high_level_features_path, mm_use_im_start_end=model_args.mm_use_im_start_end)
     prepared = prepare_data(options)  # every sample's files checked before the model is loaded
 
+    # Seeded before anything random is built (LoRA A matrices, a new projector): the Trainer
+    # seeds only after the model exists, so the init would depend on what ran before in
+    # this process (an experiment grid runs many trainings in one).
+    from transformers import set_seed
+
+    set_seed(training_args.seed)
     tokenizer = build_tokenizer(model_args, training_args)
     pinpoints = parse_pinpoints(data_args.image_grid_pinpoints) if data_args.image_grid_pinpoints else None
     model, image_processor = build_model(model_args, training_args, tokenizer, attn_implementation,

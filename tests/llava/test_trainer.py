@@ -385,3 +385,21 @@ def test_next_full_fine_tuning_llama3_saves_a_full_checkpoint(tiny_next, tmp_pat
     assert not any("vision_tower" in k for k in changed)  # the tower did not
     files = list(out.glob("*.safetensors"))
     assert files and not any("vision_tower" in k for f in files for k in load_file(str(f)))  # CLIP not saved
+
+
+def test_a_training_is_a_function_of_its_flags_not_of_the_process_random_state(small, tmp_path):
+    """Two in-process runs of the same flags (as `eeg-vlm experiment` runs its cells), with the
+    global random state moved in between, end with identical weights: LoRA's init is seeded
+    from --seed, not from whatever ran before."""
+    from llava.train.train import train
+
+    base, data = small
+    states = []
+    for i, noise in enumerate((11, 12345)):
+        torch.manual_seed(noise)
+        torch.rand(noise % 997)
+        train(argv(base, data, tmp_path / f"run{i}", "--max_steps", "1", "--save_steps", "100"))
+        states.append(_final_state(tmp_path / f"run{i}"))
+    assert states[0].keys() == states[1].keys()
+    for k in states[0]:
+        assert torch.equal(states[0][k], states[1][k]), k
