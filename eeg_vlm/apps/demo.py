@@ -22,6 +22,7 @@ minute; the point is that every file, flag and format is the real one.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import subprocess
 import sys
@@ -31,10 +32,6 @@ from pathlib import Path
 __all__ = ["main", "demo_commands", "held_out_night", "shown"]
 
 REPO = Path(__file__).resolve().parents[2]
-#: Width of the tiny CLIP tower, hence of mm_hidden_size and of the EEG features the vision
-#: module exports for it (the real pipeline: CLIP ViT-L, 1024). A 64-wide tower makes the
-#: frozen tower's share of the demo's LoRA step small.
-TINY_WIDTH = 64
 
 
 def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool,
@@ -46,6 +43,13 @@ def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool,
     by likelihood; with ``'stagewise'``/``'single'`` evaluation generates the reasoning,
     which a 64-wide model does slowly and poorly — real runs use ``stagewise``.
     """
+    from eeg_vlm.experiments.profiles import TINY
+
+    # The tiny profile's sizes (shared with `eeg-vlm experiment`): the CLIP tower, hence
+    # mm_hidden_size and the features, is TINY.feature_dim wide (CLIP ViT-L: 1024), and the
+    # modified ResNet-18's last stage is as wide as the features, so nothing is projected down.
+    width = str(TINY.feature_dim)
+    vision_kwargs = json.dumps(TINY.vision_kwargs["resnet18_1024"], separators=(",", ":"))
     py = sys.executable
     night = held_out_night(subjects, seed)
     raw, conv, data = out / "raw", out / "converted", out / "sleep_data"
@@ -69,8 +73,9 @@ def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool,
         ("subject-wise split", eeg_vlm + ["split", str(manifest), "--protocol", "holdout", "--seed", str(seed)]),
         ("train the specialized vision module", eeg_vlm + [
             "train-features", "--manifest", str(manifest), "--out", str(vision), "--model", "resnet18_1024",
-            "--image-size", "112", "--epochs", vision_epochs, "--batch-size", "32", "--lr", "2e-3",
-            "--feature-dim", str(TINY_WIDTH), "--class-weights", "balanced", "--seed", str(seed),
+            "--model-kwargs", vision_kwargs, "--image-size", str(TINY.vision_image_size), "--epochs", vision_epochs,
+            "--batch-size", str(TINY.vision_batch), "--lr", TINY.vision_lr, "--feature-dim", width,
+            "--class-weights", "balanced", "--seed", str(seed),
             "--predict-splits", "test", "--workers", "0", "--no-keep-last"]),
         ("stage-wise chain-of-thought from the signal (example data)", eeg_vlm + [
             "build-data", "--manifest", str(manifest), "--out-dir", str(out / "sleep_data_cot"),
@@ -84,7 +89,7 @@ def demo_commands(out: Path, subjects: int, hours: float, seed: int, fast: bool,
             "extract", "--checkpoint", str(vision), "--data", str(data / "eeg_eval.jsonl"),
             "--image-folder", str(data / "eeg_images_eval")]),
         ("tiny LLaVA-1.5 base from configs", [py, "-m", "llava.model.tiny", "--out", str(base),
-                                               "--clip-width", str(TINY_WIDTH)]),
+                                               "--clip-width", width]),
         ("LoRA fine-tuning (seed flags)", [
             py, str(REPO / "llava/train/train_mem.py"),
             "--lora_enable", "True", "--lora_r", "16", "--lora_alpha", "32", "--mm_projector_lr", "2e-4",

@@ -77,9 +77,9 @@ TINY = replace(
     vision_tower=None, lora_r=16, lora_alpha=32, mm_projector_lr="2e-3", learning_rate="2e-3",
     num_train_epochs="1", max_steps=30, batch_size=8, eval_batch_size=4, bf16=False, tf32=None,
     model_max_length=2048, gradient_checkpointing=False, dataloader_num_workers=0, report_to="none",
-    logging_steps=5, vision_image_size=48, vision_epochs=4, vision_batch=32, vision_lr="3e-3",
-    vision_kwargs={"resnet18_1024": {"widths": [8, 16, 32, 64], "layers": [1, 1, 1, 1]},
-                   "convnext_base": {"depths": [1, 1, 1, 1], "dims": [8, 16, 32, 64]}},
+    logging_steps=5, vision_image_size=112, vision_epochs=6, vision_batch=32, vision_lr="2e-3",
+    vision_kwargs={"resnet18_1024": {"widths": [32, 64, 128, 64]},
+                   "convnext_base": {"depths": [1, 1, 1, 1], "dims": [16, 32, 64, 64]}},
     feature_dim=64, label_scoring_for_cot=True, device="cpu", cot_max_steps=6,
 )
 
