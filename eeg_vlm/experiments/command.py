@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from eeg_vlm.experiments.steps import Step, StepFailed, run_steps
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.experiment == "reproduce":
         return _reproduce(args)
     out = args.out.resolve()
-    try:
+
+    def build() -> tuple[list[Step], str]:
         profile = get_profile(args.profile, out, args.base_model)
         if args.max_steps is not None:
             from dataclasses import replace
@@ -145,12 +147,22 @@ def main(argv: list[str] | None = None) -> int:
             split, fold_manifests = folds.split_steps(manifest, args.protocol, seeds, args.folds)
             steps += split + folds.fold_steps(profile, fold_manifests, out, cell, args.seed, not args.dry_run)
             table = out / "folds.md"
+        return steps, f"table: {table}"
+
+    return _run_then_say(build, "eeg-vlm experiment", args)
+
+
+def _run_then_say(build: Callable[[], tuple[list[Step], str]], who: str, args: argparse.Namespace) -> int:
+    """Build an experiment's steps, run those not done (or print them all with --dry-run), then
+    say what ran and where the result is; a bad option or a failed step is one line on stderr."""
+    try:
+        steps, result = build()
         counts = run_steps(steps, args.dry_run, in_process=not args.subprocess, echo=lambda s: print(s, flush=True))
     except (ValueError, FileNotFoundError, StepFailed) as exc:
-        print(f"eeg-vlm experiment: {exc}", file=sys.stderr)
+        print(f"{who}: {exc}", file=sys.stderr)
         return 1
     if not args.dry_run:
-        print(f"{counts['run']} steps run, {counts['skipped']} already done; table: {table}")
+        print(f"{counts['run']} steps run, {counts['skipped']} already done; {result}")
     return 0
 
 
@@ -159,7 +171,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     from eeg_vlm.experiments.reproduce import SEED_CKPT, eeg_vlm_steps, psg_llava_steps
 
     work = args.work.resolve() if args.profile == "tiny" else args.work
-    try:
+
+    def build() -> tuple[list[Step], str]:
         if args.profile == "gpu" and args.data is None:
             raise ValueError("experiment reproduce: --data (the recordings folder) is required with --profile gpu")
         if args.paper == "eeg-vlm":
@@ -173,13 +186,9 @@ def _reproduce(args: argparse.Namespace) -> int:
                 profile = replace(profile, base_model=str(work / "tiny_next_base"))
             steps = psg_llava_steps(profile, work, args.data, args.psg_dataset, args.channels,
                                     args.ckpt or "./checkpoints/psg_llava", args.seed, args.subjects, args.hours)
-        counts = run_steps(steps, args.dry_run, in_process=not args.subprocess, echo=lambda s: print(s, flush=True))
-    except (ValueError, FileNotFoundError, StepFailed) as exc:
-        print(f"eeg-vlm experiment reproduce: {exc}", file=sys.stderr)
-        return 1
-    if not args.dry_run:
-        print(f"{counts['run']} steps run, {counts['skipped']} already done; report in {work / 'reports'}")
-    return 0
+        return steps, f"report in {work / 'reports'}"
+
+    return _run_then_say(build, "eeg-vlm experiment reproduce", args)
 
 
 def _predict(args: argparse.Namespace) -> int:
