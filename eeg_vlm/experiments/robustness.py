@@ -159,7 +159,9 @@ def robustness_figure(rows: dict, fail: str):
         ax.set_yticks(y, [lab for _, lab in METRICS], fontsize=8)
         ax.set_xlim(min(0.0, min(r[k] for r in rows.values() for k, _ in METRICS)), 1.1)
         ax.set_title(model, fontsize=9)
-    axes[0].legend(fontsize=7, loc="lower right")
+    # one legend under the panels: inside an axis it covers the bars near 1.0
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, frameon=False)
     fig.suptitle(f"channel failure of {fail}: trained / tested", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
