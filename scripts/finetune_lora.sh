@@ -30,14 +30,7 @@ BF16=${BF16:-True}
 TF32=${TF32:-True}
 REPORT_TO=${REPORT_TO:-wandb}
 
-if [ "$LAUNCHER" = "deepspeed" ]; then
-    # without a GPU, name DeepSpeed's CPU accelerator: the same choice, without its notice per process
-    command -v nvidia-smi > /dev/null 2>&1 || export DS_ACCELERATOR=${DS_ACCELERATOR:-cpu}
-    launch=(deepspeed --log_level "${DS_LOG_LEVEL:-warning}" ${NUM_GPUS:+--num_gpus "$NUM_GPUS"}
-            llava/train/train_mem.py --deepspeed "./scripts/$ZERO.json")
-else
-    launch=("$LAUNCHER" llava/train/train_mem.py)
-fi
+source scripts/train_launcher.sh  # -> launch=(deepspeed ... train_mem.py --deepspeed ...) or (python train_mem.py)
 
 "${launch[@]}" \
     --lora_enable True --lora_r "$LORA_R" --lora_alpha "$LORA_ALPHA" --mm_projector_lr "$PROJECTOR_LR" \

@@ -57,15 +57,7 @@ ASPECT=${ASPECT:-anyres}
 PINPOINTS=${PINPOINTS:-[[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]}
 MERGE=${MERGE:-spatial_unpad}
 
-if [ "$LAUNCHER" = "deepspeed" ]; then
-    # without a GPU, name DeepSpeed's CPU accelerator: the same choice, without its notice per process
-    command -v nvidia-smi > /dev/null 2>&1 || export DS_ACCELERATOR=${DS_ACCELERATOR:-cpu}
-    launch=(deepspeed --log_level "${DS_LOG_LEVEL:-warning}" ${NUM_GPUS:+--num_gpus "$NUM_GPUS"}
-            ${MASTER_PORT:+--master_port "$MASTER_PORT"}
-            llava/train/train_mem.py --deepspeed "./scripts/$ZERO.json")
-else
-    launch=("$LAUNCHER" llava/train/train_mem.py)
-fi
+source scripts/train_launcher.sh  # -> launch=(deepspeed ... train_mem.py --deepspeed ...) or (python train_mem.py)
 
 "${launch[@]}" \
     --lora_enable False --mm_projector_lr "$PROJECTOR_LR" \

@@ -84,3 +84,38 @@ def test_tiny_profile_is_a_cpu_run(tmp_path, script):
     bad = subprocess.run(["bash", script], cwd=ROOT, env={**os.environ, "PROFILE": "huge"}, capture_output=True,
                          text=True, timeout=30)
     assert bad.returncode == 2 and "PROFILE must be gpu or tiny, got 'huge'" in bad.stderr
+
+
+@pytest.mark.parametrize("script", ["scripts/finetune_lora.sh", "scripts/finetune_psg_llava.sh",
+                                    "scripts/finetune_next_full.sh"])
+def test_deepspeed_launch_line_is_shared_by_every_script(tmp_path, script):
+    """With the default LAUNCHER, each script runs `deepspeed` (stubbed on PATH) with the
+    config named by ZERO, NUM_GPUS / MASTER_PORT only when set, and without a GPU names
+    DeepSpeed's CPU accelerator (scripts/train_launcher.sh)."""
+    if shutil.which("bash") is None:
+        pytest.skip("bash not available")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "deepspeed.json"
+    stub = bin_dir / "deepspeed"
+    stub.write_text(f'#!{sys.executable}\nimport json, os, sys\n'
+                    f'json.dump({{"argv": sys.argv[1:], "accel": os.environ.get("DS_ACCELERATOR")}}, '
+                    f'open({str(record)!r}, "w"))\n')
+    stub.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("LAUNCHER", "NUM_GPUS", "MASTER_PORT", "DS_ACCELERATOR")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"  # no nvidia-smi here
+    for extra, want in (({}, []), ({"NUM_GPUS": "2", "MASTER_PORT": "29701", "ZERO": "zero2"},
+                                   ["--num_gpus", "2", "--master_port", "29701"])):
+        done = subprocess.run(["bash", script], cwd=ROOT, env={**env, **extra}, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        got = json.loads(record.read_text())
+        argv = got["argv"]
+        cut = argv.index("llava/train/train_mem.py")
+        assert argv[:cut] == ["--log_level", "warning", *want]
+        assert argv[cut + 1:cut + 3] == ["--deepspeed", f"./scripts/{extra.get('ZERO', 'zero3')}.json"]
+        assert got["accel"] == "cpu"
+        from llava.train.arguments import parse_args
+
+        _, _, training = parse_args(argv[cut + 3:])  # the rest are train_mem.py's flags
+        assert training.output_dir
