@@ -5,7 +5,6 @@ is built from its fields, checked in ``__post_init__``, class weights included),
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch
 
 from feature_extractor.config import ModelConfig
 from feature_extractor.stages import STAGES
+from ondisk import read_convert_json
 
 __all__ = ["TrainConfig", "TrainResult", "class_weights", "image_settings", "IMAGE_SETTING_KEYS"]
 
@@ -28,18 +28,8 @@ IMAGE_SETTING_KEYS: tuple[str, ...] = ("channels", "style", "sfreq", "size", "li
 
 def image_settings(manifest: str | Path | None) -> dict | None:
     """The image settings recorded in the ``convert.json`` beside ``manifest`` (``None`` if absent)."""
-    if not manifest:
-        return None
-    path = Path(manifest).parent / "convert.json"
-    if not path.is_file():
-        return None
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"file {str(path)!r}: not valid JSON ({exc.msg})") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"file {str(path)!r}: expected a JSON object")
-    return {k: meta[k] for k in IMAGE_SETTING_KEYS if k in meta}
+    meta = read_convert_json(Path(manifest).parent) if manifest else None
+    return None if meta is None else {k: meta[k] for k in IMAGE_SETTING_KEYS if k in meta}
 
 
 @dataclass

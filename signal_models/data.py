@@ -16,7 +16,6 @@ never cross a night; nothing of one night or split reaches another.
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ondisk import read_manifest_rows
+from ondisk import CONVERT_JSON, read_convert_json, read_manifest_rows
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +55,11 @@ def read_rows(manifest: str | Path) -> list[dict[str, str]]:
 
 
 def _convert_info(folder: Path) -> dict:
-    path = folder / "convert.json"
-    if not path.is_file():
+    path = folder / CONVERT_JSON
+    info = read_convert_json(folder)
+    if info is None:
         raise FileNotFoundError(f"convert settings {str(path)!r}: not found; signal models read a folder "
                                 "written by 'eeg-vlm convert' (with signals)")
-    info = json.loads(path.read_text(encoding="utf-8"))
     if not info.get("signals", False):
         raise ValueError(f"convert settings {str(path)!r}: converted with --no-signals; convert again with signals")
     return info

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 from eeg_vlm.checks import check_file, check_option
 from eeg_vlm.dataset.manifest import read_manifest
 from eeg_vlm.stages import STAGE_INDEX, STAGES, to_aasm
-from ondisk import join_inside, read_text
+from ondisk import CONVERT_JSON, join_inside, read_convert_json, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +159,8 @@ def yasa_predictions(manifest: str | Path, eeg: str | None = None, eog: str | No
 
     manifest = check_file(manifest, "manifest")
     root = manifest.parent
-    meta_path = check_file(root / "convert.json", "conversion settings")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta_path = check_file(root / CONVERT_JSON, "conversion settings")
+    meta = read_convert_json(root)
     channels = [c if isinstance(c, str) else c.get("name") for c in meta.get("channels", [])]
     sfreq = float(meta["sfreq"])
     if not channels:

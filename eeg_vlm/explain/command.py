@@ -15,7 +15,6 @@ The VLM's label-scoring probabilities (features of each masked image fill its fe
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -42,11 +41,12 @@ def select_rows(rows, split: str | None, per_stage: int, limit: int):
 
 def _convert_channels(manifest: Path) -> tuple[list[str], bool]:
     """The channel order of the images (``convert.json`` beside the manifest) and whether they are stacked."""
-    meta = manifest.parent / "convert.json"
-    if not meta.is_file():
-        logger.warning("explain: %s not found; channel bands are not computed", meta)
+    from ondisk import CONVERT_JSON, read_convert_json
+
+    data = read_convert_json(manifest.parent)
+    if data is None:
+        logger.warning("explain: %s not found; channel bands are not computed", manifest.parent / CONVERT_JSON)
         return [], False
-    data = json.loads(meta.read_text(encoding="utf-8"))
     return list(data["channels"]), data.get("style") == "psg-llava"
 
 

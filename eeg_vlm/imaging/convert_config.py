@@ -14,6 +14,7 @@ from eeg_vlm.imaging.render import DEFAULT_SIZE, PNG_COMPRESS_LEVEL, STYLES, ban
 from eeg_vlm.imaging.scaling import DEFAULT_UV_RANGE, SCALINGS, check_scaling
 from eeg_vlm.io.discover import FORMATS
 from eeg_vlm.signals.labels import EPOCH_RULES
+from ondisk import CONVERT_JSON  # re-exported: the convert driver's file names live here
 from eeg_vlm.signals.filters import DISPLAY_FILTERS
 from eeg_vlm.signals.quality import BAD_EPOCHS, NONFINITE, QualityLimits
 
@@ -22,7 +23,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["ConvertConfig", "ConvertResult", "CONFIG_KEYS", "previous_value", "MANIFEST", "CONVERT_JSON", "PARTS"]
 
 MANIFEST = "manifest.csv"
-CONVERT_JSON = "convert.json"
 PARTS = ".parts"
 #: convert.json keys that must match for a rerun to resume instead of starting afresh.
 CONFIG_KEYS = ("channels", "style", "sfreq", "epoch_length", "trim_wake_min", "fmt", "size", "line_width",

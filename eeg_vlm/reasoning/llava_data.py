@@ -38,8 +38,8 @@ from eeg_vlm.cli import add_verbosity, configure_logging
 from eeg_vlm.dataset.manifest import Row, read_manifest
 from eeg_vlm.reasoning import cot
 from eeg_vlm.reasoning.build_config import LINK_MODES, BuildConfig, BuildResult, select_rows
-from eeg_vlm.reasoning.signal_answers import generated_answers, read_convert_json
-from ondisk import join_inside, replace_with_link, write_ids_file, write_text_atomic
+from eeg_vlm.reasoning.signal_answers import generated_answers
+from ondisk import join_inside, read_convert_json, replace_with_link, write_ids_file, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def build_data(config: BuildConfig) -> BuildResult:
     train, evals = _chosen_rows(rows, config)
     train_images = _check_images(train, manifest, FT_IMAGES)
     eval_images = _check_images(evals, manifest, EVAL_IMAGES)
-    meta = read_convert_json(manifest)
+    meta = read_convert_json(manifest.parent) or {}
     channels = meta.get("channels") if isinstance(meta.get("channels"), list) else []
     question = cot.question(config.cot, channels)
     answers = _answers(rows, train, config, meta) if train else {}

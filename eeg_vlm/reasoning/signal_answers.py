@@ -5,7 +5,6 @@ process pool.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -19,26 +18,11 @@ from eeg_vlm.pool import process_pool
 from eeg_vlm.reasoning import cot
 from eeg_vlm.reasoning.build_config import BuildConfig
 from eeg_vlm.reasoning.detectors import describe_epochs
+from ondisk import CONVERT_JSON
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CONVERT_JSON", "flagged_epochs", "generated_answers", "read_convert_json"]
-
-CONVERT_JSON = "convert.json"
-
-
-
-def read_convert_json(manifest: Path) -> dict:
-    path = manifest.parent / CONVERT_JSON
-    if not path.is_file():
-        return {}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"file {str(path)!r}: not valid JSON ({exc.msg})") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"file {str(path)!r}: expected a JSON object")
-    return meta
+__all__ = ["flagged_epochs", "generated_answers"]
 
 
 def _signal_settings(meta: dict, manifest: Path) -> tuple[list[str], float]:
