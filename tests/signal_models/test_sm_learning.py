@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 
 import pytest
-from conftest import converted_nights
+from sm_synthetic import converted_nights
 
 from signal_models.train import SignalTrainConfig, train_signal_model
 
